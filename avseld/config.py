@@ -1,0 +1,383 @@
+"""Typed, frozen, nested configuration with YAML profiles, dotted overrides and a stable hash.
+
+Defaults equal the official DCASE 2025 Task 3 baseline (partha2409/DCASE2025_seld_baseline);
+the profiles in ``avseld/configs/`` (``smoke``, ``default``, ``paper``) override them.
+Only ``build_*`` functions elsewhere read a config; classes take explicit arguments.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+PROFILES = ("smoke", "default", "paper")
+
+
+from avseld.errors import ConfigError  # noqa: E402  (re-exported)
+
+
+# --------------------------------------------------------------------------------------------
+# Sections
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the dataset, caches and runs live (paths relative to the workdir unless absolute)."""
+
+    root: str = "data/synth_default"  # dataset root in the DCASE 2025 layout (SPEC section 2)
+    train_splits: tuple[str, ...] = ("dev-train",)  # split-folder prefixes used for training
+    test_splits: tuple[str, ...] = ("dev-test",)  # split-folder prefixes scored as dev-test
+    val_fraction: float = 0.15  # share of training *rooms* held out for checkpoint selection
+    cache_dir: str = "data/cache"  # feature caches, keyed by the feature-config hash
+    runs_dir: str = "data/runs"  # training runs (config, checkpoints, predictions, metrics)
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """The embedded synthetic dataset (SPEC section 6)."""
+
+    n_train_rooms: int = 6  # fold3 rooms; disjoint from the test rooms
+    n_test_rooms: int = 2  # fold4 rooms
+    n_train_clips: int = 300
+    n_test_clips: int = 100
+    sample_rate: int = 24000
+    duration_s: float = 5.0
+    video_width: int = 640
+    video_height: int = 360
+    video_fps: float = 29.97
+    max_polyphony: int = 3
+    n_workers: int = 2  # process-pool size for generation
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Audio and visual features (SPEC sections 4 and 8)."""
+
+    sample_rate: int = 24000
+    n_fft: int = 1024
+    win_length: int = 960
+    hop_length: int = 480
+    n_mels: int = 64
+    audio_extra: tuple[str, ...] = ()  # extra stereo features: "midside", "ild", "ipd"
+    visual_mode: Literal["baseline", "fullview"] = "baseline"
+    backbone: Literal["resnet50", "efficientnet_lite0"] = "resnet50"
+    resnet50_weights: str = "data/weights/resnet50-11ad3fa6.pth"  # local file; never downloaded
+    video_fps: float = 10.0  # frames sampled per second, by timestamp
+    frame_width: int = 360  # baseline: every frame is resized to 360x180 first
+    frame_height: int = 180
+    resize_short: int = 232  # ImageNet transform: resize shorter side, then centre crop
+    crop_size: int = 224
+    fullview_grid: tuple[int, ...] = (3, 5)  # (rows, cols) of spatial tokens in full-view mode
+    fullview_dim: int = 64  # channels kept per full-view token (fixed random projection)
+    batch_frames: int = 64  # frames per backbone batch
+    device: str = "auto"  # "auto", "cpu", "cuda"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Model variant and its hyperparameters (defaults = official baseline)."""
+
+    name: str = "baseline_av"
+    n_filters: int = 64
+    rnn_hidden: int = 128
+    n_rnn_layers: int = 2
+    n_mhsa_layers: int = 2
+    n_mhsa_heads: int = 8
+    n_fusion_layers: int = 2
+    n_fusion_heads: int = 8
+    atem_heads: int = 2
+    vfem_dropout: float = 0.1
+    dropout: float = 0.05
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and checkpoint selection."""
+
+    epochs: int = 200
+    batch_size: int = 256
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    scheduler: Literal["none", "cosine"] = "none"
+    select_on: Literal["val", "dev-test"] = "val"  # "dev-test" only to mimic the baseline
+    onscreen_mask: bool = False  # mask the on-screen BCE to active tracks
+    lr_swap: bool = False  # left-right swap augmentation
+    amp: bool = True  # mixed precision when on a GPU
+    num_workers: int = 0
+    device: str = "auto"
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Decoding and scoring (SPEC sections 3 and 4)."""
+
+    activity_threshold: float = 0.5
+    merge_threshold_deg: float = 15.0
+    onscreen_decision: Literal["truncate", "threshold"] = "truncate"  # baseline truncates
+    onscreen_threshold: float = 0.5
+    average: Literal["macro", "micro"] = "macro"
+    doa_threshold_deg: float = 20.0
+    dist_threshold: float = 1.0
+    full_clip: bool = False  # score all frames instead of the official truncation
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """The study: which systems, seeds and ablations; where figures go."""
+
+    seeds: tuple[int, ...] = (0, 1, 2)
+    systems: tuple[str, ...] = ("baseline_av", "avseld", "avseld_plus")
+    ablations: tuple[str, ...] = (
+        "avseld_no_atem",
+        "avseld_no_vfem",
+        "avseld_audio",
+    )
+    figures_dir: str = "figures"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration of one study."""
+
+    profile: str = "default"
+    data: DataConfig = field(default_factory=DataConfig)
+    synth: SynthConfig = field(default_factory=SynthConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+
+    # ---- conversions -----------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict (tuples become lists), suitable for YAML/JSON."""
+        return _to_plain(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def save(self, path: str | Path) -> None:
+        """Write the resolved config as YAML (atomically)."""
+        from avseld.atomic import write_text_atomic
+
+        write_text_atomic(path, self.to_yaml())
+
+    def with_overrides(self, overrides: list[str] | dict[str, Any]) -> "Config":
+        """Return a copy with dotted overrides applied (``["train.lr=3e-4"]`` or a dict)."""
+        return apply_overrides(self, overrides)
+
+    def section_hash(self, *sections: str) -> str:
+        """Stable short hash of the given sections (all if none), for cache keys and run ids."""
+        d = self.to_dict()
+        if sections:
+            for s in sections:
+                if s not in d:
+                    raise ConfigError(f"unknown config section '{s}'")
+            d = {s: d[s] for s in sections}
+        blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    @property
+    def hash(self) -> str:
+        return self.section_hash()
+
+
+# --------------------------------------------------------------------------------------------
+# Loading, type checking, overrides
+# --------------------------------------------------------------------------------------------
+
+
+def _to_plain(obj: Any) -> Any:
+    if is_dataclass(obj):
+        return {f.name: _to_plain(getattr(obj, f.name)) for f in fields(obj)}
+    if isinstance(obj, (tuple, list)):
+        return [_to_plain(v) for v in obj]
+    return obj
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; return it in canonical form or raise."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"config key '{key}': expected one of {list(args)}, got {value!r}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _coerce(value, a, key)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(f"config key '{key}': {value!r} does not match {tp}")
+    if origin is tuple:
+        if isinstance(value, str) or not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config key '{key}': expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_coerce(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
+        if len(args) != len(value):
+            raise ConfigError(f"config key '{key}': expected {len(args)} items, got {len(value)}")
+        return tuple(_coerce(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(args, value)))
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"config key '{key}': expected true/false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"config key '{key}': expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"config key '{key}': expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"config key '{key}': expected a string, got {value!r}")
+        return value
+    raise ConfigError(f"config key '{key}': unsupported type {tp}")  # pragma: no cover
+
+
+def _build(cls: type, data: Any, prefix: str) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config key '{prefix or '<root>'}': expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    for k in data:
+        if k not in known:
+            full = f"{prefix}.{k}" if prefix else str(k)
+            raise ConfigError(f"unknown config key '{full}'")
+    kwargs = {}
+    for f in fields(cls):
+        if f.name not in data:
+            continue
+        full = f"{prefix}.{f.name}" if prefix else f.name
+        tp = hints[f.name]
+        if isinstance(tp, type) and is_dataclass(tp):
+            kwargs[f.name] = _build(tp, data[f.name], full)
+        else:
+            kwargs[f.name] = _coerce(data[f.name], tp, full)
+    return cls(**kwargs)
+
+
+def config_from_dict(data: dict[str, Any]) -> Config:
+    """Build a :class:`Config` from a nested dict, checking every key and type."""
+    return _build(Config, data, "")
+
+
+def _parse_override(item: str) -> tuple[str, Any]:
+    if "=" not in item:
+        raise ConfigError(f"override '{item}' is not of the form key=value")
+    key, raw = item.split("=", 1)
+    key = key.strip()
+    try:
+        value = yaml.safe_load(raw) if raw.strip() != "" else ""
+    except yaml.YAMLError:
+        value = raw
+    if isinstance(value, str):  # YAML 1.1 reads "3e-4" as a string; accept it as a number
+        try:
+            value = float(value)
+        except ValueError:
+            pass
+    return key, value
+
+
+def apply_overrides(cfg: Config, overrides: list[str] | dict[str, Any] | None) -> Config:
+    """Apply dotted overrides; unknown keys and wrong types raise :class:`ConfigError`."""
+    if not overrides:
+        return cfg
+    items = list(overrides.items()) if isinstance(overrides, dict) else [_parse_override(o) for o in overrides]
+    d = cfg.to_dict()
+    for key, value in items:
+        parts = key.split(".")
+        node = d
+        for i, p in enumerate(parts[:-1]):
+            if not isinstance(node, dict) or p not in node:
+                raise ConfigError(f"unknown config key '{'.'.join(parts[: i + 1])}'")
+            if not isinstance(node[p], dict):
+                raise ConfigError(f"unknown config key '{key}' ('{'.'.join(parts[: i + 1])}' is not a section)")
+            node = node[p]
+        if not isinstance(node, dict) or parts[-1] not in node:
+            raise ConfigError(f"unknown config key '{key}'")
+        if isinstance(node[parts[-1]], dict):
+            raise ConfigError(f"config key '{key}' is a section; set one of its fields")
+        # a scalar given for a list field becomes a one-element list ("train.seed" style is separate)
+        node[parts[-1]] = value
+    return config_from_dict(d)
+
+
+def _profile_text(name: str) -> str:
+    try:
+        return resources.files("avseld.configs").joinpath(f"{name}.yaml").read_text()
+    except FileNotFoundError:
+        raise ConfigError(f"unknown profile '{name}' (known: {', '.join(PROFILES)})") from None
+
+
+def load_config(
+    profile: str | Path = "default", overrides: list[str] | dict[str, Any] | None = None
+) -> Config:
+    """Load a profile by name (``smoke``, ``default``, ``paper``) or a YAML file path.
+
+    Args:
+        profile: profile name shipped in ``avseld/configs`` or a path to a YAML file.
+        overrides: dotted ``key=value`` strings or a ``{key: value}`` dict.
+    """
+    p = Path(str(profile))
+    if p.suffix in (".yaml", ".yml") and p.exists():
+        text = p.read_text()
+        source = str(p)
+    else:
+        text = _profile_text(str(profile))
+        source = f"profile '{profile}'"
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{source}: invalid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level")
+    data.setdefault("profile", p.stem if p.suffix in (".yaml", ".yml") else str(profile))
+    cfg = config_from_dict(data)
+    return apply_overrides(cfg, overrides)
+
+
+def load_config_file(path: str | Path) -> Config:
+    """Load a resolved config saved by :meth:`Config.save`."""
+    return load_config(Path(path))
+
+
+__all__ = [
+    "PROFILES",
+    "Config",
+    "ConfigError",
+    "DataConfig",
+    "SynthConfig",
+    "FeatureConfig",
+    "ModelConfig",
+    "TrainConfig",
+    "EvalConfig",
+    "ReportConfig",
+    "load_config",
+    "load_config_file",
+    "config_from_dict",
+    "apply_overrides",
+    "replace",
+]

@@ -1,0 +1,1 @@
+"""YAML profiles shipped as package data: smoke, default, paper."""
