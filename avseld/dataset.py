@@ -203,3 +203,109 @@ def discover_clips(root: str | Path, splits: list[str] | tuple[str, ...] | None 
                 )
             )
     return clips
+
+
+# --------------------------------------------------------------------------------------------
+# Audio and video loading
+# --------------------------------------------------------------------------------------------
+
+
+def load_audio(path: str | Path, sample_rate: int = 24000, n_channels: int = 2) -> np.ndarray:
+    """Read a stereo wav file as float32 samples in [-1, 1].
+
+    A file at another sample rate is refused (never resampled silently): the features assume
+    the dataset's 24 kHz, and a wrong-rate file means a wrong dataset, which the user should see.
+
+    Args:
+        path: a wav (or any libsndfile format) file.
+        sample_rate: the sample rate the file must have.
+        n_channels: the number of channels the file must have.
+
+    Returns:
+        ``(C, N)`` float32 array, C = ``n_channels``.
+
+    Raises:
+        DataError: naming the file, for a missing, unreadable or corrupt file, or a wrong channel
+            count or sample rate.
+    """
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: audio file does not exist")
+    try:
+        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except (RuntimeError, sf.SoundFileError) as e:  # LibsndfileError derives from RuntimeError
+        raise DataError(f"{path}: cannot decode audio: {e}") from None
+    if data.shape[1] != n_channels:
+        raise DataError(f"{path}: expected {n_channels} audio channels, got {data.shape[1]}")
+    if sr != sample_rate:
+        raise DataError(f"{path}: expected sample rate {sample_rate} Hz, got {sr} Hz (resample the file first)")
+    return np.ascontiguousarray(data.T)
+
+
+def read_video_frames(path: str | Path, fps: float = 10.0, n_frames: int = 50, max_pad: int = 2) -> np.ndarray:
+    """Sample ``n_frames`` RGB frames at ``fps`` by presentation timestamp.
+
+    Frame k of the output is the last decoded frame whose timestamp is <= k / fps (the first
+    frame if none is), whatever the video's own frame rate (29.97, 15, 30, variable ...).
+    A video that ends up to ``max_pad`` sample periods early is padded by repeating its last
+    frame; a clearly shorter one is an error.
+
+    Args:
+        path: an mp4 (or any container FFmpeg reads) file.
+        fps: sampling rate in frames per second.
+        n_frames: number of frames to return.
+        max_pad: how many trailing sample times may lie past the end of the video.
+
+    Returns:
+        ``(n_frames, H, W, 3)`` uint8 array, RGB.
+
+    Raises:
+        DataError: naming the file, for a missing, undecodable, empty or too short video.
+    """
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: video file does not exist")
+    targets = np.arange(n_frames) / float(fps)
+    eps = 1e-6
+    out: list[np.ndarray] = []
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise DataError(f"{path}: no video stream")
+            stream = container.streams.video[0]
+            rate = float(stream.average_rate) if stream.average_rate else float(fps)
+            prev = None
+            prev_t = 0.0
+            n_decoded = 0
+            for frame in container.decode(stream):
+                t = frame.time if frame.time is not None else n_decoded / rate
+                n_decoded += 1
+                # every pending target strictly before this frame belongs to the previous frame
+                while prev is not None and len(out) < n_frames and targets[len(out)] < t - eps:
+                    out.append(prev.to_ndarray(format="rgb24"))
+                if len(out) >= n_frames:
+                    break
+                prev, prev_t = frame, t
+            if prev is None:
+                raise DataError(f"{path}: no decodable video frames")
+            if len(out) < n_frames:
+                # the last frame covers [prev_t, prev_t + 1/rate); later targets are padding
+                last = prev.to_ndarray(format="rgb24")
+                end_t = prev_t + 1.0 / rate
+                n_missing = int(np.sum(targets[len(out):] >= end_t - eps))
+                if n_missing > max_pad:
+                    raise DataError(
+                        f"{path}: video too short: ends at {end_t:.2f} s, need {n_frames} frames at "
+                        f"{fps:g} fps ({(n_frames - 1) / fps + 1 / fps:.2f} s)"
+                    )
+                while len(out) < n_frames:
+                    out.append(last)
+    except DataError:
+        raise
+    except (av.FFmpegError, ValueError, OSError) as e:
+        raise DataError(f"{path}: cannot decode video: {e}") from None
+    return np.stack(out)
