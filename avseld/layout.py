@@ -43,3 +43,91 @@ N_TARGET_FIELDS = len(TARGET_FIELDS)
 # Label CSV columns (SPEC section 2).
 CSV_COLUMNS: tuple[str, ...] = ("frame", "class", "source", "azimuth", "distance", "onscreen")
 MAX_TRACKS_PER_CLASS_FRAME = 10  # the official metric keeps at most 10 predicted tracks
+
+
+# --------------------------------------------------------------------------------------------
+# Model output layout (the one place that branches on the output format)
+# --------------------------------------------------------------------------------------------
+# A model output frame is a flat vector laid out track-major: index = (track, field, class), as in
+# the official baseline (``reshape(B, T, n_tracks, n_fields, n_classes)``). Audio-only baseline
+# outputs carry no on-screen field (3 x 3 x 13 = 117); audio-visual ones do (3 x 4 x 13 = 156).
+
+from dataclasses import dataclass  # noqa: E402
+
+
+@dataclass(frozen=True)
+class OutputLayout:
+    """Multi-ACCDOA output layout: ``n_tracks`` x ``fields`` x ``n_classes`` per frame.
+
+    Args:
+        fields: field names in order; always starts with ``x, y, distance``; ``onscreen`` optional.
+        n_tracks: tracks per class.
+        n_classes: number of classes.
+    """
+
+    fields: tuple[str, ...] = OUTPUT_FIELDS
+    n_tracks: int = N_TRACKS
+    n_classes: int = N_CLASSES
+
+    @property
+    def n_fields(self) -> int:
+        return len(self.fields)
+
+    @property
+    def has_onscreen(self) -> bool:
+        return "onscreen" in self.fields
+
+    @property
+    def dim(self) -> int:
+        """Width of one output frame (117 audio-only, 156 audio-visual)."""
+        return self.n_tracks * self.n_fields * self.n_classes
+
+    def index(self, track: int, field: str, cls: int) -> int:
+        """Flat index of ``(track, field, class)`` in an output frame."""
+        return (track * self.n_fields + self.fields.index(field)) * self.n_classes + cls
+
+    def unflatten(self, output):
+        """``(..., dim)`` -> ``(..., n_tracks, n_fields, n_classes)`` (numpy or torch)."""
+        return output.reshape(*output.shape[:-1], self.n_tracks, self.n_fields, self.n_classes)
+
+    def split(self, output):
+        """Split an output into ``(xy, distance, onscreen)``.
+
+        Args:
+            output: ``(..., dim)`` array or tensor.
+
+        Returns:
+            xy ``(..., N, 2, K)``, distance ``(..., N, K)``, onscreen ``(..., N, K)`` or None.
+        """
+        if output.shape[-1] != self.dim:
+            raise ValueError(f"output width {output.shape[-1]} does not match layout width {self.dim}")
+        u = self.unflatten(output)
+        onscreen = u[..., self.fields.index("onscreen"), :] if self.has_onscreen else None
+        return u[..., 0:2, :], u[..., 2, :], onscreen
+
+
+AUDIO_LAYOUT = OutputLayout(fields=("x", "y", "distance"))
+AV_LAYOUT = OutputLayout(fields=OUTPUT_FIELDS)
+
+
+def output_layout(onscreen: bool) -> OutputLayout:
+    """The layout with or without the on-screen field."""
+    return AV_LAYOUT if onscreen else AUDIO_LAYOUT
+
+
+def layout_for_width(width: int) -> OutputLayout:
+    """The layout whose frame width is ``width`` (117 or 156); ValueError otherwise."""
+    for lay in (AV_LAYOUT, AUDIO_LAYOUT):
+        if lay.dim == width:
+            return lay
+    raise ValueError(f"no output layout has width {width} (expected {AV_LAYOUT.dim} or {AUDIO_LAYOUT.dim})")
+
+
+# ADPIT track permutations over the 6 slots (A0, B0, B1, C0, C1, C2), in the official order.
+# Each entry: (slot per output track, group). Groups: 0 = A (one instance), 1 = B, 2 = C.
+ADPIT_SLOT_GROUPS: tuple[tuple[int, ...], ...] = ((0, 0, 0), (1, 1, 2), (3, 4, 5))  # base permutation per group
+ADPIT_PERMUTATIONS: tuple[tuple[tuple[int, int, int], int], ...] = (
+    ((0, 0, 0), 0),
+    ((1, 1, 2), 1), ((1, 2, 1), 1), ((1, 2, 2), 1), ((2, 1, 1), 1), ((2, 1, 2), 1), ((2, 2, 1), 1),
+    ((3, 4, 5), 2), ((3, 5, 4), 2), ((4, 3, 5), 2), ((4, 5, 3), 2), ((5, 3, 4), 2), ((5, 4, 3), 2),
+)

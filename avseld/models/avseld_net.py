@@ -1,0 +1,187 @@
+"""AV-SELD: the seed report's audio-visual SELD system (Sun and Gao, DCASE 2025 technical report).
+
+SPEC section 5. Four parts:
+- ATEM (audio temporal enhancement): the baseline conv blocks and gated BiGRU, then layers of
+  batch-first multi-head self-attention with 2 heads, learnable Q/K/V, dropout, residual and
+  LayerNorm (replaces the baseline's 8-head stack). ``atem=False`` (ablation) feeds the BiGRU
+  output to the fusion directly.
+- VFEM (visual feature enhancement): ``v = Linear(x)`` into the model width, then
+  ``vfem_wiring="residual"`` (default): ``v + Dropout(ReLU(LayerNorm(v)))``; ``"plain"``:
+  ``Dropout(ReLU(LayerNorm(v)))`` without the residual. ``vfem=False`` (ablation) keeps only the
+  Linear projection, as the baseline.
+- Fusion: Transformer decoder, audio frames as queries and visual features as memory.
+  Full-view visual tokens ``(50, n_tokens, token_dim)`` become a memory of 50 x n_tokens entries
+  with a learned token-position embedding; ``fusion_window`` (frames) restricts each audio frame
+  to the visual frames within that distance (None: all).
+- Multi-task head: a shared Linear, then three parallel branches (Linear -> ReLU -> Linear) for
+  DOA (tanh), distance (ReLU) and on-screen (sigmoid).
+Without video (``visual_shape=None``) the fusion is skipped; the on-screen branch is kept.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from avseld.layout import AV_LAYOUT, N_CLASSES, N_TRACKS, OutputLayout
+from avseld.models.blocks import ConvEncoder, FusionDecoder, GatedBiGRU, SelfAttentionStack, assemble_output
+
+
+class VisualEnhancer(nn.Module):
+    """VFEM: project visual features to the model width and enhance them.
+
+    Args:
+        in_dim: input features per visual token.
+        d_model: model width.
+        dropout: enhancement dropout.
+        enhance: False keeps only the Linear projection (the ``no_vfem`` ablation).
+        wiring: ``"residual"``: ``v + Dropout(ReLU(LayerNorm(v)))``; ``"plain"``: no residual.
+    """
+
+    def __init__(
+        self, in_dim: int, d_model: int, dropout: float = 0.1, enhance: bool = True,
+        wiring: Literal["residual", "plain"] = "residual",
+    ) -> None:
+        super().__init__()
+        if wiring not in ("residual", "plain"):
+            raise ValueError(f"vfem wiring must be 'residual' or 'plain', got {wiring!r}")
+        self.proj = nn.Linear(in_dim, d_model)
+        self.enhance = enhance
+        self.wiring = wiring
+        if enhance:
+            self.norm = nn.LayerNorm(d_model)
+            self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., in_dim) -> (..., d_model)."""
+        v = self.proj(x)
+        if not self.enhance:
+            return v
+        h = self.dropout(F.relu(self.norm(v)))
+        return v + h if self.wiring == "residual" else h
+
+
+class AVSELDNet(nn.Module):
+    """The AV-SELD model and its ablations.
+
+    Args:
+        in_channels, n_mels, n_filters, t_pools, f_pools, dropout, rnn_hidden, n_rnn_layers: as
+            :class:`avseld.models.seldnet.SELDNet`.
+        atem: use the audio temporal enhancement self-attention.
+        atem_heads: its heads (2 in the report).
+        atem_layers: its layers.
+        atem_dropout: its attention dropout.
+        visual_shape: per-frame visual shape: ``(D,)`` (one token per frame) or
+            ``(n_tokens, token_dim)`` (full-view tokens); None: audio only.
+        vfem: use the visual enhancement (else a plain Linear projection).
+        vfem_dropout: enhancement dropout.
+        vfem_wiring: ``"residual"`` or ``"plain"`` (see :class:`VisualEnhancer`).
+        n_fusion_layers, n_fusion_heads, fusion_ff, fusion_dropout: the fusion decoder.
+        fusion_window: visual frames each audio frame may attend to on either side (None: all).
+        fnn_size: width of the shared head Linear and of each branch.
+        n_tracks, n_classes: output layout.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 2,
+        n_mels: int = 64,
+        n_filters: int = 64,
+        t_pools: tuple[int, ...] = (5, 1, 1),
+        f_pools: tuple[int, ...] = (4, 4, 2),
+        dropout: float = 0.05,
+        rnn_hidden: int = 128,
+        n_rnn_layers: int = 2,
+        atem: bool = True,
+        atem_heads: int = 2,
+        atem_layers: int = 2,
+        atem_dropout: float = 0.1,
+        visual_shape: tuple[int, ...] | None = (49,),
+        vfem: bool = True,
+        vfem_dropout: float = 0.1,
+        vfem_wiring: Literal["residual", "plain"] = "residual",
+        n_fusion_layers: int = 2,
+        n_fusion_heads: int = 8,
+        fusion_ff: int = 2048,
+        fusion_dropout: float = 0.1,
+        fusion_window: int | None = None,
+        fnn_size: int = 128,
+        n_tracks: int = N_TRACKS,
+        n_classes: int = N_CLASSES,
+    ) -> None:
+        super().__init__()
+        self.visual_shape = tuple(visual_shape) if visual_shape is not None else None
+        if self.visual_shape is not None and len(self.visual_shape) not in (1, 2):
+            raise ValueError(f"visual_shape must be (D,) or (n_tokens, token_dim), got {self.visual_shape}")
+        self.layout = OutputLayout(fields=AV_LAYOUT.fields, n_tracks=n_tracks, n_classes=n_classes)
+        self.fusion_window = fusion_window
+        d = rnn_hidden
+        self.encoder = ConvEncoder(in_channels, n_mels, n_filters, tuple(t_pools), tuple(f_pools), dropout)
+        self.gru = GatedBiGRU(self.encoder.out_dim, d, n_rnn_layers, dropout)
+        self.atem = SelfAttentionStack(d, atem_heads, atem_layers, atem_dropout) if atem else None
+        if self.visual_shape is not None:
+            token_dim = self.visual_shape[-1]
+            self.n_tokens = self.visual_shape[0] if len(self.visual_shape) == 2 else 1
+            self.vfem = VisualEnhancer(token_dim, d, vfem_dropout, vfem, vfem_wiring)
+            self.token_pos = nn.Parameter(torch.zeros(self.n_tokens, d)) if self.n_tokens > 1 else None
+            self.fusion = FusionDecoder(d, n_fusion_heads, n_fusion_layers, fusion_ff, fusion_dropout)
+        n, k = n_tracks, n_classes
+        self.shared = nn.Linear(d, fnn_size)
+        self.doa_head = nn.Sequential(nn.Linear(fnn_size, fnn_size), nn.ReLU(), nn.Linear(fnn_size, n * 2 * k))
+        self.dist_head = nn.Sequential(nn.Linear(fnn_size, fnn_size), nn.ReLU(), nn.Linear(fnn_size, n * k))
+        self.onscreen_head = nn.Sequential(nn.Linear(fnn_size, fnn_size), nn.ReLU(), nn.Linear(fnn_size, n * k))
+
+    @property
+    def uses_video(self) -> bool:
+        return self.visual_shape is not None
+
+    def _memory_mask(self, n_query: int, n_frames: int, device: torch.device) -> torch.Tensor | None:
+        """Boolean (Tq, n_frames * n_tokens), True where an audio frame may NOT attend."""
+        if self.fusion_window is None:
+            return None
+        tq = torch.arange(n_query, device=device)[:, None]
+        tv = torch.arange(n_frames, device=device).repeat_interleave(self.n_tokens)[None, :]
+        return (tq - tv).abs() > self.fusion_window
+
+    def forward(
+        self, audio: torch.Tensor, video: torch.Tensor | None = None, return_attention: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Predict Multi-ACCDOA outputs.
+
+        Args:
+            audio: (B, C, T=251, F=64) log-mel features.
+            video: (B, 50, D) or (B, 50, n_tokens, token_dim) visual features (None for the
+                audio-only variant).
+            return_attention: also return attention weights (B, heads, Tq, Tk) by module name:
+                ``audio_self{i}``, ``decoder{i}_self``, ``decoder{i}_cross``.
+
+        Returns:
+            (B, 50, 156) activated outputs [, attention dict].
+        """
+        x = self.gru(self.encoder(audio))
+        attn: dict[str, torch.Tensor] = {}
+        if self.atem is not None:
+            x, w = self.atem(x, return_attention)
+            attn.update({f"audio_self{i}": a for i, a in enumerate(w)})
+        if self.uses_video:
+            if video is None:
+                raise ValueError("this AV-SELD variant needs video features")
+            b, t = video.shape[:2]
+            v = self.vfem(video.reshape(b, t, self.n_tokens, -1))  # (B, T, n_tokens, D)
+            if self.token_pos is not None:
+                v = v + self.token_pos
+            v = v.reshape(b, t * self.n_tokens, -1)
+            x, w_dec = self.fusion(x, v, self._memory_mask(x.shape[1], t, x.device), return_attention)
+            attn.update(w_dec)
+        h = self.shared(x)
+        b, t = h.shape[:2]
+        n, k = self.layout.n_tracks, self.layout.n_classes
+        xy = torch.tanh(self.doa_head(h)).reshape(b, t, n, 2, k)
+        dist = F.relu(self.dist_head(h)).reshape(b, t, n, k)
+        onscreen = torch.sigmoid(self.onscreen_head(h)).reshape(b, t, n, k)
+        out = assemble_output(xy, dist, onscreen, self.layout)
+        return (out, attn) if return_attention else out

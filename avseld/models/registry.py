@@ -1,0 +1,150 @@
+"""Named model variants (timm-style registry): the baselines, AV-SELD and its ablations.
+
+``build_model(name, **overrides)`` builds a variant with the official defaults, so
+``build_model("baseline_av")`` needs no config; only :func:`build_model_from_config` reads a config.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable
+
+from torch import nn
+
+from avseld.models.avseld_net import AVSELDNet
+from avseld.models.seldnet import SELDNet
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registered variant.
+
+    Attributes:
+        name: registry name.
+        builder: the model class.
+        kwargs: constructor arguments that define the variant (on top of the class defaults).
+        description: one line for ``avseld models``.
+        config_overrides: dotted config overrides the variant needs at train/predict time
+            (feature mode, loss masking, decoding, augmentation); applied by the engine.
+    """
+
+    name: str
+    builder: Callable[..., nn.Module]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    config_overrides: dict[str, Any] = field(default_factory=dict)
+
+
+MODELS: dict[str, ModelSpec] = {}
+
+
+def register(spec: ModelSpec) -> ModelSpec:
+    if spec.name in MODELS:
+        raise ValueError(f"model '{spec.name}' is already registered")
+    MODELS[spec.name] = spec
+    return spec
+
+
+register(ModelSpec("baseline_audio", SELDNet, {"visual_shape": None},
+                   "official SELDnet, audio only (Multi-ACCDOA 3x3x13, no on-screen output)"))
+register(ModelSpec("baseline_av", SELDNet, {},
+                   "official SELDnet, audio-visual (Linear visual embedding + 2-layer Transformer decoder)"))
+register(ModelSpec("avseld", AVSELDNet, {},
+                   "AV-SELD: ATEM (2-head self-attention) + VFEM + decoder fusion + three heads"))
+register(ModelSpec("avseld_no_atem", AVSELDNet, {"atem": False},
+                   "AV-SELD without the audio temporal self-attention (BiGRU output goes to the fusion)"))
+register(ModelSpec("avseld_no_vfem", AVSELDNet, {"vfem": False},
+                   "AV-SELD without visual enhancement (plain Linear projection, as the baseline)"))
+register(ModelSpec("avseld_audio", AVSELDNet, {"visual_shape": None},
+                   "AV-SELD audio branch only (no video, no fusion; on-screen head kept)"))
+register(ModelSpec(
+    "avseld_plus", AVSELDNet, {"visual_shape": (15, 64), "fusion_window": 1},
+    "AV-SELD with full-view visual tokens, frame-local cross-attention, masked on-screen loss, "
+    "thresholded on-screen decision and left-right swap augmentation",
+    {
+        "features.visual_mode": "fullview",
+        "train.onscreen_mask": True,
+        "train.lr_swap": True,
+        "eval.onscreen_decision": "threshold",
+    },
+))
+
+
+def _spec(name: str) -> ModelSpec:
+    if name not in MODELS:
+        raise ValueError(f"unknown model '{name}' (known: {', '.join(MODELS)})")
+    return MODELS[name]
+
+
+def model_kwargs(name: str, **overrides: Any) -> dict[str, Any]:
+    """The full constructor arguments of variant ``name`` with ``overrides`` applied."""
+    spec = _spec(name)
+    params = inspect.signature(spec.builder).parameters
+    unknown = [k for k in overrides if k not in params]
+    if unknown:
+        raise ValueError(f"model '{name}' has no argument(s) {unknown} (known: {list(params)})")
+    kw = {k: p.default for k, p in params.items()}
+    kw.update(spec.kwargs)
+    kw.update(overrides)
+    return {k: (tuple(v) if isinstance(v, list) else v) for k, v in kw.items()}
+
+
+def build_model(name: str, **overrides: Any) -> nn.Module:
+    """Build the registered variant ``name``; ``overrides`` replace constructor arguments.
+
+    The returned module carries ``model_name`` and ``model_kwargs`` (what a checkpoint stores).
+    """
+    kw = model_kwargs(name, **overrides)
+    model = _spec(name).builder(**kw)
+    model.model_name = name
+    model.model_kwargs = kw
+    return model
+
+
+def variant_config_overrides(name: str) -> dict[str, Any]:
+    """Dotted config overrides the variant ``name`` needs (may be empty)."""
+    return dict(_spec(name).config_overrides)
+
+
+def uses_video(name: str) -> bool:
+    """Whether variant ``name`` takes visual features."""
+    return model_kwargs(name).get("visual_shape") is not None
+
+
+def build_model_from_config(cfg, name: str | None = None, in_channels: int | None = None,
+                            visual_shape: tuple[int, ...] | None = None) -> nn.Module:
+    """Build a variant from a :class:`avseld.config.Config`.
+
+    A ``model.*`` field overrides the variant's constructor argument of the same name only when
+    it differs from the :class:`~avseld.config.ModelConfig` default (so variant defaults such as
+    ``avseld_plus``'s ``fusion_window`` survive an untouched config).
+
+    Args:
+        cfg: the resolved config.
+        name: variant (default ``cfg.model.name``).
+        in_channels: audio channels C of the cached features.
+        visual_shape: per-frame visual shape of the cached features (ignored by audio-only variants).
+    """
+    from avseld.config import ModelConfig
+
+    name = name or cfg.model.name
+    params = inspect.signature(_spec(name).builder).parameters
+    default = ModelConfig()
+    over: dict[str, Any] = {}
+    for f in fields(ModelConfig):
+        if f.name == "name" or f.name not in params:
+            continue
+        value = getattr(cfg.model, f.name)
+        if value != getattr(default, f.name):
+            over[f.name] = value
+    if in_channels is not None:
+        over["in_channels"] = in_channels
+    if visual_shape is not None and uses_video(name):
+        over["visual_shape"] = tuple(visual_shape)
+    return build_model(name, **over)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
