@@ -1,0 +1,75 @@
+"""ADPIT: auxiliary duplicating permutation invariant training for Multi-ACCDOA (Shimada et al., 2022).
+
+Computed as the official DCASE 2025 baseline (``loss.py`` of partha2409/DCASE2025_seld_baseline):
+13 target permutations of the 6 ADPIT slots (A0; B0, B1; C0, C1, C2), each padded with the other
+groups' targets; per (frame, class) the permutation with the lowest activity-coupled MSE over
+(act*x, act*y, act*distance) of the 3 tracks is chosen, and its MSE plus the BCE of the on-screen
+output against the same permutation's on-screen targets is averaged over batch, frames and classes.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from avseld.layout import ADPIT_PERMUTATIONS, ADPIT_SLOT_GROUPS, layout_for_width
+
+
+def _permute(slots: torch.Tensor) -> torch.Tensor:
+    """All 13 padded permutations of per-slot targets.
+
+    Args:
+        slots: (B, T, 6, E, K) per-slot target elements.
+
+    Returns:
+        (13, B, T, 3, E, K): for each permutation, track n holds slot ``perm[n]`` plus the padding
+        (the other two groups' base permutations, summed as in the baseline).
+    """
+    base = [slots[:, :, list(g)] for g in ADPIT_SLOT_GROUPS]  # 3 x (B, T, 3, E, K)
+    pads = [base[1] + base[2], base[0] + base[2], base[0] + base[1]]
+    return torch.stack([slots[:, :, list(perm)] + pads[group] for perm, group in ADPIT_PERMUTATIONS])
+
+
+class ADPITLoss(nn.Module):
+    """Multi-ACCDOA ADPIT loss (with on-screen BCE for audio-visual outputs).
+
+    Args:
+        mask_onscreen: compute the on-screen BCE only on the active tracks of the chosen
+            permutation (sum of BCE over active tracks / number of active tracks) instead of on
+            every track as the baseline does (where silent tracks learn "off-screen").
+    """
+
+    def __init__(self, mask_onscreen: bool = False) -> None:
+        super().__init__()
+        self.mask_onscreen = mask_onscreen
+
+    def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Scalar loss.
+
+        Args:
+            output: (B, T, 156) or (B, T, 117) activated model output (layout in avseld.layout).
+            target: (B, T, 6, 5, K) ADPIT targets, axis 3 = (activity, x, y, distance m, onscreen).
+        """
+        layout = layout_for_width(output.shape[-1])
+        b, t = output.shape[:2]
+        out = layout.unflatten(output).float()  # (B, T, 3, n_fields, K)
+        target = target.float()
+        act = target[:, :, :, 0:1]  # (B, T, 6, 1, K)
+        acc_perms = _permute(act * target[:, :, :, 1:4])  # (13, B, T, 3, 3, K)
+        out_acc = out[:, :, :, 0:3]  # (B, T, 3, 3, K)
+        mse = ((out_acc.unsqueeze(0) - acc_perms) ** 2).mean(dim=(3, 4))  # (13, B, T, K)
+        best = mse.argmin(dim=0, keepdim=True)  # first minimum on ties, as torch.min
+        loss_acc = mse.gather(0, best)[0]  # (B, T, K)
+        if not layout.has_onscreen:
+            return loss_acc.mean()
+        on_perms = _permute(target[:, :, :, 4])  # (13, B, T, 3, K) (E axis absent)
+        on_out = out[:, :, :, 3]  # (B, T, 3, K)
+        idx = best[:, :, :, None, :].expand(1, b, t, layout.n_tracks, layout.n_classes)
+        on_tgt = on_perms.gather(0, idx)[0]  # (B, T, 3, K)
+        bce = F.binary_cross_entropy(on_out, on_tgt, reduction="none")
+        if not self.mask_onscreen:
+            return (loss_acc + bce.mean(dim=2)).mean()
+        active = _permute(act[:, :, :, 0]).gather(0, idx)[0]  # (B, T, 3, K)
+        active = (active > 0.5).to(bce.dtype)
+        return loss_acc.mean() + (bce * active).sum() / active.sum().clamp(min=1.0)
