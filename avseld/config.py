@@ -97,9 +97,13 @@ class ModelConfig:
     n_mhsa_heads: int = 8
     n_fusion_layers: int = 2
     n_fusion_heads: int = 8
-    atem_heads: int = 2
-    vfem_dropout: float = 0.1
-    dropout: float = 0.05
+    atem_heads: int = 2  # AV-SELD audio temporal enhancement: self-attention heads (report: 2)
+    atem_layers: int = 2  # AV-SELD: self-attention layers of the ATEM
+    atem_dropout: float = 0.1  # AV-SELD: ATEM attention dropout
+    vfem_dropout: float = 0.1  # AV-SELD visual enhancement dropout
+    vfem_wiring: Literal["residual", "plain"] = "residual"  # VFEM: v + drop(relu(ln(v))) or without residual
+    fusion_window: int | None = None  # AV-SELD: visual frames each audio frame attends to either side (None: all)
+    dropout: float = 0.05  # conv / GRU / baseline self-attention dropout
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,9 @@ class TrainConfig:
     num_workers: int = 0
     device: str = "auto"
     seed: int = 0
+    select_metric: Literal["F20", "F20_on"] = "F20"  # validation metric that picks best.pt (baseline: F20)
+    eval_batch_size: int = 64  # batch size for validation and prediction
+    tensorboard: bool = True  # write TensorBoard scalars beside log.jsonl
 
 
 @dataclass(frozen=True)
