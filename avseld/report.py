@@ -1,0 +1,392 @@
+"""Run records -> Table 1, per-class and ablation tables, dataset statistics (seed report, Table 1).
+
+Every number is recomputed from the prediction CSVs a run saved, with
+:func:`avseld.metrics.evaluate_folders` (the same call as ``avseld evaluate``), so a table cell
+always equals what the command line computes from those files. Units are the report's: F, RDE and
+OSA in percent, DOAE in degrees.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from avseld.atomic import write_text_atomic
+from avseld.errors import DataError
+from avseld.layout import CLASS_NAMES
+
+log = logging.getLogger(__name__)
+
+METRIC_KEYS = ("F20_on", "DOAE", "RDE", "OSA", "F20")  # Table 1 order, F20 last (not in the report)
+PERCENT_KEYS = {"F20_on", "RDE", "OSA", "F20"}
+TABLE1_COLUMNS = ("system", "source", "F20_on", "DOAE", "RDE", "OSA", "F20", "n_seeds", "runs")
+
+# The seed report's Table 1 (STARSS23 dev-test), in its units; F20 is not reported.
+PUBLISHED_TABLE1: tuple[dict[str, Any], ...] = (
+    {"system": "Official Baseline", "F20_on": 20.0, "DOAE": 23.8, "RDE": 40.0, "OSA": 80.0},
+    {"system": "Replicated Baseline", "F20_on": 18.8, "DOAE": 25.7, "RDE": 39.0, "OSA": 79.9},
+    {"system": "AV-SELD", "F20_on": 23.1, "DOAE": 20.1, "RDE": 34.0, "OSA": 79.1},
+)
+
+Evaluator = Callable[..., dict]
+
+
+# --------------------------------------------------------------------------------------------
+# One run
+# --------------------------------------------------------------------------------------------
+
+
+def read_run_metrics(run_dir: str | Path) -> dict:
+    """The ``metrics.json`` record of a run (raises :class:`DataError` naming a missing file)."""
+    path = Path(run_dir) / "metrics.json"
+    if not path.is_file():
+        raise DataError(f"{path}: run has no metrics record (not finished?)")
+    return json.loads(path.read_text())
+
+
+def _resolve(p: str | Path, *bases: Path) -> Path:
+    p = Path(p)
+    if p.is_absolute():
+        return p
+    for b in bases:
+        if (b / p).exists():
+            return b / p
+    return bases[0] / p if bases else p
+
+
+def run_folders(run_dir: str | Path, split: str | None = None) -> tuple[Path, Path]:
+    """The (reference, prediction) folders a run was scored on, from its metrics record.
+
+    Args:
+        run_dir: a finished run folder.
+        split: a prediction split folder name to use instead of the recorded one.
+    """
+    run_dir = Path(run_dir)
+    m = read_run_metrics(run_dir)
+    bases = (run_dir, run_dir.parent.parent.parent, Path.cwd())  # run, workdir (data/runs/<id>), cwd
+    pred = run_dir / "predictions" / split if split else _resolve(m["pred_dir"], *bases)
+    ref = _resolve(m["ref_dir"], *bases)
+    if split and ref.name != split:
+        ref = ref.parent / split
+    for p in (ref, pred):
+        if not p.is_dir():
+            raise DataError(f"{p}: folder recorded by {run_dir / 'metrics.json'} does not exist")
+    return ref, pred
+
+
+def _eval_kwargs(run_dir: Path) -> dict[str, Any]:
+    from avseld.config import load_config_file
+
+    path = run_dir / "config.yaml"
+    if not path.is_file():
+        return {}
+    e = load_config_file(path).eval
+    return {"average": e.average, "doa_threshold": e.doa_threshold_deg, "dist_threshold": e.dist_threshold,
+            "full_clip": e.full_clip}
+
+
+def score_run(run_dir: str | Path, split: str | None = None, evaluate: Evaluator | None = None) -> dict:
+    """Re-score a run from its saved prediction CSVs (what ``avseld evaluate`` computes).
+
+    Args:
+        run_dir: a finished run folder.
+        split: prediction split (default: the one its metrics record names).
+        evaluate: the folder evaluator (default :func:`avseld.metrics.evaluate_folders`).
+
+    Returns:
+        The metric dict (fractions; DOAE in degrees), see :mod:`avseld.metrics`.
+    """
+    if evaluate is None:
+        from avseld.metrics import evaluate_folders as evaluate
+    run_dir = Path(run_dir)
+    ref, pred = run_folders(run_dir, split)
+    return evaluate(ref, pred, **_eval_kwargs(run_dir))
+
+
+def to_report_units(metrics: dict) -> dict[str, float]:
+    """Fractions to percent for F, RDE and OSA; DOAE stays in degrees. Missing keys become NaN."""
+    out = {}
+    for k in METRIC_KEYS:
+        v = metrics.get(k, math.nan)
+        v = math.nan if v is None else float(v)
+        out[k] = 100.0 * v if k in PERCENT_KEYS else v
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Table 1
+# --------------------------------------------------------------------------------------------
+
+
+def _rel(p: Path, workdir: Path | None) -> str:
+    if workdir is None:
+        return Path(p).as_posix()
+    try:
+        return Path(p).resolve().relative_to(Path(workdir).resolve()).as_posix()
+    except ValueError:
+        return Path(p).as_posix()
+
+
+def system_row(label: str, run_dirs: list[Path], workdir: Path | None = None,
+               evaluate: Evaluator | None = None) -> tuple[dict[str, Any], dict[str, float]]:
+    """Mean (and std) over seeds of one system, scored from its runs' predictions.
+
+    Returns:
+        ``(row, std)``: ``row`` has the Table 1 columns (``source`` = ``this study``), ``std``
+        the per-metric standard deviation over seeds (population, 0 for one seed).
+    """
+    if not run_dirs:
+        raise DataError(f"system '{label}': no runs to score")
+    scores = pd.DataFrame([to_report_units(score_run(d, evaluate=evaluate)) for d in run_dirs])
+    row: dict[str, Any] = {"system": label, "source": "this study"}
+    row.update({k: float(scores[k].mean()) for k in METRIC_KEYS})
+    row["n_seeds"] = len(run_dirs)
+    row["runs"] = ";".join(_rel(d, workdir) for d in run_dirs)
+    std = {k: float(scores[k].std(ddof=0)) for k in METRIC_KEYS}
+    return row, std
+
+
+def build_table1(systems: dict[str, list[Path]], workdir: Path | None = None,
+                 evaluate: Evaluator | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Table 1: the report's three published rows, then this study's systems.
+
+    Args:
+        systems: ``{label: run folders}`` in display order (e.g. baseline replica, AV-SELD, AV-SELD+).
+        workdir: run folders are listed relative to it.
+        evaluate: folder evaluator (default :func:`avseld.metrics.evaluate_folders`).
+
+    Returns:
+        ``(table, std)``: ``table`` with columns :data:`TABLE1_COLUMNS` (unrounded), ``std`` with the
+        per-metric standard deviation over seeds (NaN for the published rows).
+    """
+    rows, stds = [], []
+    for p in PUBLISHED_TABLE1:
+        rows.append({**p, "source": "published", "F20": math.nan, "n_seeds": math.nan, "runs": ""})
+        stds.append({k: math.nan for k in METRIC_KEYS})
+    for label, dirs in systems.items():
+        r, s = system_row(label, list(dirs), workdir, evaluate)
+        rows.append(r)
+        stds.append(s)
+    table = pd.DataFrame(rows, columns=list(TABLE1_COLUMNS))
+    table["n_seeds"] = table["n_seeds"].astype("Int64")
+    std = pd.DataFrame(stds, columns=list(METRIC_KEYS))
+    std.insert(0, "system", table["system"])
+    return table, std
+
+
+def _fmt(mean: float, std: float, n: Any) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "–"
+    if n is pd.NA or n is None or (isinstance(n, float) and math.isnan(n)) or int(n) < 2 or math.isnan(std):
+        return f"{mean:.1f}"
+    return f"{mean:.1f} ± {std:.1f}"
+
+
+def table1_markdown(table: pd.DataFrame, std: pd.DataFrame) -> str:
+    """Table 1 as Markdown, mean ± std over seeds rounded to one decimal as in the report."""
+    head = "| System | Source | F20/1/on (%) | DOAE (°) | RDE (%) | OSA (%) | F20/1 (%) | Seeds |"
+    lines = [head, "|" + "---|" * 8]
+    for i, r in table.iterrows():
+        cells = [_fmt(r[k], std.loc[i, k], r["n_seeds"]) for k in METRIC_KEYS]
+        seeds = "" if r["n_seeds"] is pd.NA else str(int(r["n_seeds"]))
+        lines.append(f"| {r['system']} | {r['source']} | " + " | ".join(cells) + f" | {seeds} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_table1(table: pd.DataFrame, std: pd.DataFrame, figures_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``table1.csv`` (unrounded) and ``table1.md`` (rounded) atomically; return their paths."""
+    figures_dir = Path(figures_dir)
+    csv_path, md_path = figures_dir / "table1.csv", figures_dir / "table1.md"
+    write_text_atomic(csv_path, table.to_csv(index=False, float_format="%.17g"))
+    write_text_atomic(md_path, table1_markdown(table, std))
+    return csv_path, md_path
+
+
+def read_table1(path: str | Path) -> pd.DataFrame:
+    """Read a ``table1.csv`` back (``runs`` as strings, empty for published rows)."""
+    return pd.read_csv(path, keep_default_na=True, dtype={"runs": str}).fillna({"runs": ""})
+
+
+# --------------------------------------------------------------------------------------------
+# Per-class and ablation tables
+# --------------------------------------------------------------------------------------------
+
+
+def classwise_table(systems: dict[str, list[Path]], key: str = "F20", evaluate: Evaluator | None = None) -> pd.DataFrame:
+    """Per-class metric (mean over seeds, report units), one column per system, one row per class."""
+    cols = {}
+    for label, dirs in systems.items():
+        per_seed = []
+        for d in dirs:
+            cw = score_run(d, evaluate=evaluate).get("classwise") or []
+            per_seed.append([to_report_units(c)[key] for c in cw] if cw else [math.nan] * len(CLASS_NAMES))
+        cols[label] = np.nanmean(np.asarray(per_seed, dtype=float), axis=0) if per_seed else math.nan
+    df = pd.DataFrame(cols, index=list(CLASS_NAMES))
+    df.index.name = "class"
+    return df
+
+
+def ablation_table(variants: dict[str, tuple[str, str, list[Path]]], reference: str,
+                   workdir: Path | None = None, evaluate: Evaluator | None = None) -> pd.DataFrame:
+    """Each variant's mean metrics and its difference to the reference system on the same seeds.
+
+    Args:
+        variants: ``{key: (label, note, run folders)}``; must contain ``reference``.
+        reference: key of the reference system (AV-SELD).
+
+    Returns:
+        One row per variant: ``key, label, note, <metrics>, d_<metric>, n_seeds, runs``
+        (``d_`` = variant minus reference; lower DOAE/RDE is better, higher F/OSA is better).
+    """
+    if reference not in variants:
+        raise DataError(f"ablation table: reference system '{reference}' has no runs")
+    rows = {}
+    for key, (label, note, dirs) in variants.items():
+        r, s = system_row(label, list(dirs), workdir, evaluate)
+        r.update({"key": key, "label": label, "note": note})
+        r.update({f"std_{k}": s[k] for k in METRIC_KEYS})
+        rows[key] = r
+    ref = rows[reference]
+    for r in rows.values():
+        r.update({f"d_{k}": r[k] - ref[k] for k in METRIC_KEYS})
+    cols = ["key", "label", "note", *METRIC_KEYS, *(f"d_{k}" for k in METRIC_KEYS),
+            *(f"std_{k}" for k in METRIC_KEYS), "n_seeds", "runs"]
+    return pd.DataFrame(list(rows.values()), columns=cols)
+
+
+def ablation_markdown(df: pd.DataFrame) -> str:
+    """The ablation table as Markdown (means, and the change against the reference in brackets)."""
+    lines = ["| Variant | F20/1/on (%) | DOAE (°) | RDE (%) | OSA (%) | F20/1 (%) | Change |", "|" + "---|" * 7]
+    for _, r in df.iterrows():
+        cells = [f"{r[k]:.1f} ({r['d_' + k]:+.1f})" for k in METRIC_KEYS]
+        lines.append(f"| {r['label']} | " + " | ".join(cells) + f" | {r['note']} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_ablations(df: pd.DataFrame, figures_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``ablations.csv`` and ``ablations.md`` atomically."""
+    figures_dir = Path(figures_dir)
+    write_text_atomic(figures_dir / "ablations.csv", df.to_csv(index=False, float_format="%.17g"))
+    write_text_atomic(figures_dir / "ablations.md", ablation_markdown(df))
+    return figures_dir / "ablations.csv", figures_dir / "ablations.md"
+
+
+def run_summary(run_dirs: list[Path], workdir: Path | None = None) -> pd.DataFrame:
+    """One row per run from its metrics record (report units), for a quick look in a notebook."""
+    rows = []
+    for d in run_dirs:
+        m = read_run_metrics(d)
+        prov = m.get("provenance") or {}
+        rows.append({"run": _rel(d, workdir), **to_report_units(m), "seed": prov.get("seed"),
+                     "wall_s": prov.get("wall_time_s", prov.get("wall_s"))})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------
+# Reference vs prediction, clip by clip
+# --------------------------------------------------------------------------------------------
+
+
+def load_clip_pair(run_dir: str | Path, clip: str | None = None) -> tuple[str, np.ndarray, np.ndarray]:
+    """A clip's reference and predicted label arrays from a run (default: the busiest clip).
+
+    Returns:
+        ``(clip name, reference rows (R, 6), predicted rows (P, 6))``.
+    """
+    from avseld.dataset import read_label_csv
+
+    ref_dir, pred_dir = run_folders(run_dir)
+    if clip is None:
+        refs = sorted(ref_dir.glob("*.csv"))
+        if not refs:
+            raise DataError(f"{ref_dir}: no reference CSVs")
+        clip = max(refs, key=lambda p: (len(p.read_text().splitlines()), p.name)).stem
+    ref = read_label_csv(ref_dir / f"{clip}.csv")
+    pp = pred_dir / f"{clip}.csv"
+    pred = read_label_csv(pp) if pp.is_file() else np.zeros((0, 6))
+    return clip, ref, pred
+
+
+def onscreen_confusion(run_dirs: list[Path]) -> np.ndarray:
+    """On-screen confusion over matched detections: ``(2, 2)`` counts, rows = reference off/on.
+
+    A reference event is matched to the prediction of the same class in the same frame with the
+    closest azimuth (within 20 degrees), which is how OSA pairs events; unmatched ones are left out.
+    """
+    from avseld.dataset import read_label_csv
+
+    cm = np.zeros((2, 2), dtype=np.int64)
+    for d in run_dirs:
+        ref_dir, pred_dir = run_folders(d)
+        for rp in sorted(ref_dir.glob("*.csv")):
+            pp = pred_dir / rp.name
+            if not pp.is_file():
+                continue
+            ref, pred = read_label_csv(rp), read_label_csv(pp)
+            for fr, cls, _, az, _, on in ref:
+                cand = pred[(pred[:, 0] == fr) & (pred[:, 1] == cls)]
+                if len(cand) == 0:
+                    continue
+                diff = np.abs((cand[:, 3] - az + 180.0) % 360.0 - 180.0)
+                j = int(np.argmin(diff))
+                if diff[j] <= 20.0:
+                    cm[int(on > 0.5), int(cand[j, 5] > 0.5)] += 1
+    return cm
+
+
+# --------------------------------------------------------------------------------------------
+# Dataset statistics
+# --------------------------------------------------------------------------------------------
+
+
+def label_table(data_root: str | Path) -> pd.DataFrame:
+    """Every reference label row of a dataset root as a table.
+
+    Returns:
+        Columns ``split, clip, frame, class, class_name, source, azimuth, distance, onscreen``
+        (azimuth in degrees, distance in cm, as in the CSVs).
+    """
+    from avseld.dataset import discover_clips, read_label_csv
+
+    parts = []
+    for c in discover_clips(data_root):
+        if c.csv is None:
+            continue
+        rows = read_label_csv(c.csv)
+        df = pd.DataFrame(rows, columns=["frame", "class", "source", "azimuth", "distance", "onscreen"])
+        df.insert(0, "clip", c.name)
+        df.insert(0, "split", c.split)
+        parts.append(df)
+    if not parts:
+        raise DataError(f"{data_root}: no labelled clips")
+    df = pd.concat(parts, ignore_index=True)
+    for k in ("frame", "class", "source", "onscreen"):
+        df[k] = df[k].astype(int)
+    df["class_name"] = [CLASS_NAMES[i] for i in df["class"]]
+    return df
+
+
+def dataset_summary(labels: pd.DataFrame) -> pd.DataFrame:
+    """Per split: clips, events (distinct clip/class/source), active frames, on-screen share, polyphony."""
+    rows = []
+    for split, g in labels.groupby("split"):
+        poly = g.groupby(["clip", "frame"]).size()
+        rows.append({
+            "split": split,
+            "clips": g["clip"].nunique(),
+            "events": len(g.groupby(["clip", "class", "source"])),
+            "label_rows": len(g),
+            "onscreen_share": float(g["onscreen"].mean()),
+            "mean_polyphony": float(poly.mean()),
+            "max_polyphony": int(poly.max()),
+            "classes_present": g["class"].nunique(),
+            "azimuth_range": f"{g['azimuth'].min():.0f}..{g['azimuth'].max():.0f}",
+            "distance_range_cm": f"{g['distance'].min():.0f}..{g['distance'].max():.0f}",
+        })
+    return pd.DataFrame(rows)

@@ -1,0 +1,349 @@
+"""The study's steps as functions the notebooks call: locate data, cache features, train systems.
+
+Follows the seed report (Sun & Gao, DCASE 2025 Task 3 technical report): the baseline replica, the
+report's AV-SELD, our AV-SELD+ and the ablations of section 04 are each a *system* = a registered
+model name plus dotted config overrides. A run's id is deterministic
+(``<model>-<config-hash>-s<seed>``), so a finished run is found and skipped on a rerun and notebooks
+02, 03 and 04 share the runs where they coincide (the ``avseld`` run of 03 is 04's reference).
+Notebooks talk to each other only through the files these functions write under the workdir.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from avseld.config import Config, load_config
+from avseld.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------------------------
+# Systems: (model name, config overrides)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class System:
+    """One trainable system of the study.
+
+    Attributes:
+        key: short identifier used in tables and on the command line.
+        label: the name printed in Table 1 and the figures.
+        model: registered model name (``avseld.models.MODELS``).
+        overrides: dotted config overrides applied on top of the profile.
+        note: one line on what it changes, for the ablation table.
+    """
+
+    key: str
+    label: str
+    model: str
+    overrides: tuple[tuple[str, Any], ...] = ()
+    note: str = ""
+
+    def config(self, cfg: Config) -> Config:
+        """The profile ``cfg`` with the model name, the variant's own overrides, then this system's.
+
+        The variant's overrides (``avseld.models.variant_config_overrides``, e.g. AV-SELD+'s
+        full-view features) are the ones the engine applies, so run ids and cache keys match.
+        """
+        from avseld.models import variant_config_overrides
+
+        return cfg.with_overrides({"model.name": self.model, **variant_config_overrides(self.model),
+                                   **dict(self.overrides)})
+
+
+# The on-screen fix, full-view tokens and the left-right swap, as used by AV-SELD+ and the ablations.
+ONSCREEN_FIX = (("eval.onscreen_decision", "threshold"), ("train.onscreen_mask", True))
+FULLVIEW = (("features.visual_mode", "fullview"),)
+LR_SWAP = (("train.lr_swap", True),)
+
+SYSTEMS: dict[str, System] = {
+    s.key: s
+    for s in (
+        System("baseline_av", "Baseline replica", "baseline_av", (("eval.onscreen_decision", "truncate"),),
+               "official SELDnet, audio + ResNet-style visual map, on-screen by truncation"),
+        System("avseld", "AV-SELD", "avseld", (), "the report's system (ATEM + VFEM + decoder fusion)"),
+        System("avseld_plus", "AV-SELD+", "avseld_plus", (),
+               "ours: full-view tokens, on-screen fix, left-right swap (the variant's own overrides)"),
+        # ablations of 04, each against the `avseld` reference on the same seeds
+        System("no_atem", "w/o ATEM", "avseld_no_atem", (), "audio temporal enhancement removed"),
+        System("no_vfem", "w/o VFEM", "avseld_no_vfem", (), "visual feature enhancement removed"),
+        System("audio_only", "audio only", "avseld_audio", (), "no video at all"),
+        System("onscreen_fix", "+ on-screen fix", "avseld", ONSCREEN_FIX,
+               "on-screen by 0.5 threshold, BCE masked to active tracks"),
+        System("fullview", "+ full-view tokens", "avseld", FULLVIEW, "whole 100-degree frame as tokens"),
+        System("lr_swap", "+ left-right swap", "avseld", LR_SWAP, "left-right swap augmentation"),
+    )
+}
+
+TABLE1_SYSTEMS = ("baseline_av", "avseld", "avseld_plus")
+ABLATION_REFERENCE = "avseld"
+
+# keys left out of the run hash: they change where or how fast a run goes, not what it computes
+_HASH_EXCLUDE = {("train", "seed"), ("train", "device"), ("train", "num_workers"), ("features", "device"),
+                 ("features", "batch_frames"), ("synth", "n_workers")}
+
+
+def get_system(key: str) -> System:
+    """Look a system up by key; an unknown key raises :class:`ConfigError` listing the known ones."""
+    if key not in SYSTEMS:
+        raise ConfigError(f"unknown system '{key}' (known: {', '.join(SYSTEMS)})")
+    return SYSTEMS[key]
+
+
+def run_id(cfg: Config, seed: int) -> str:
+    """Deterministic run id ``<model>-<hash>-s<seed>`` of a resolved system config.
+
+    The hash covers everything that changes what a run computes (data, synth, features, model,
+    train, eval) and leaves out the seed (in the name), devices, worker counts and the report section.
+    """
+    d = cfg.to_dict()
+    d = {k: v for k, v in d.items() if k in ("data", "synth", "features", "model", "train", "eval")}
+    for section, key in _HASH_EXCLUDE:
+        d[section].pop(key, None)
+    d["data"] = {k: v for k, v in d["data"].items() if k not in ("cache_dir", "runs_dir")}
+    blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
+    return f"{cfg.model.name}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}-s{seed}"
+
+
+# --------------------------------------------------------------------------------------------
+# The study's folders
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Study:
+    """A profile bound to a workdir: where everything of one study lives.
+
+    Attributes:
+        cfg: the resolved profile (with the notebook's device and seeds applied).
+        workdir: root of every generated file.
+        data_root: dataset root (DCASE 2025 layout).
+        cache_root: feature caches, one sub-folder per feature-config hash.
+        runs_root: one folder per training run.
+        figures_dir: PNG figures and tables.
+        seeds: the training seeds of every system.
+    """
+
+    cfg: Config
+    workdir: Path
+    data_root: Path
+    cache_root: Path
+    runs_root: Path
+    figures_dir: Path
+    seeds: tuple[int, ...] = field(default=())
+
+    def run_dirs(self, key: str) -> list[Path]:
+        """The (deterministic) run folders of a system over the study's seeds."""
+        scfg = get_system(key).config(self.cfg)
+        return [self.runs_root / run_id(scfg, s) for s in self.seeds]
+
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the workdir when it lies under it (POSIX separators)."""
+        try:
+            return Path(path).resolve().relative_to(self.workdir.resolve()).as_posix()
+        except ValueError:
+            return str(path)
+
+
+def open_study(
+    profile: str = "default",
+    workdir: str | Path = ".",
+    data_root: str | Path = "",
+    seeds: list[int] | tuple[int, ...] = (),
+    device: str = "auto",
+    overrides: list[str] | dict[str, Any] | None = None,
+) -> Study:
+    """Resolve a profile and its folders under ``workdir`` (the first call of every notebook).
+
+    Args:
+        profile: profile name (``smoke``, ``default``, ``paper``) or a YAML file.
+        workdir: where ``data/`` and ``figures/`` go.
+        data_root: dataset root; empty means ``<workdir>/<data.root>`` (absolute roots are kept).
+        seeds: training seeds; empty means the profile's ``report.seeds``.
+        device: ``auto``, ``cpu`` or ``cuda`` for training and feature extraction.
+        overrides: further dotted overrides.
+    """
+    cfg = load_config(profile, overrides)
+    if device:
+        cfg = cfg.with_overrides({"train.device": device, "features.device": device})
+    workdir = Path(workdir).expanduser().resolve()
+
+    def under(p: str | Path) -> Path:
+        p = Path(p).expanduser()
+        return p if p.is_absolute() else workdir / p
+
+    return Study(
+        cfg=cfg,
+        workdir=workdir,
+        data_root=under(data_root) if str(data_root) else under(cfg.data.root),
+        cache_root=under(cfg.data.cache_dir),
+        runs_root=under(cfg.data.runs_dir),
+        figures_dir=under(cfg.report.figures_dir),
+        seeds=tuple(int(s) for s in (seeds or cfg.report.seeds)),
+    )
+
+
+def configure_runtime(n_threads: int = 0) -> None:
+    """Headless-safe plotting and a bounded torch thread count (0 keeps torch's default)."""
+    import os
+
+    import matplotlib
+
+    if not os.environ.get("DISPLAY") and "inline" not in matplotlib.get_backend().lower():
+        matplotlib.use("Agg")
+    if n_threads:
+        import torch
+
+        torch.set_num_threads(n_threads)
+
+
+# --------------------------------------------------------------------------------------------
+# Data and features
+# --------------------------------------------------------------------------------------------
+
+
+def _n_clips(root: Path) -> int:
+    from avseld.dataset import discover_clips
+
+    return len(discover_clips(root)) if root.is_dir() else 0
+
+
+def ensure_dataset(study: Study) -> Path:
+    """Locate the dataset, generating the embedded synthetic one when it is missing or incomplete.
+
+    The ``paper`` profile (or any root outside the workdir's ``data/synth_*``) is never generated:
+    a missing root raises :class:`DataError` saying where the real data must go.
+
+    Returns:
+        The dataset root.
+    """
+    root = study.data_root
+    cfg = study.cfg
+    synthetic = root.name.startswith("synth_")
+    expected = cfg.synth.n_train_clips + cfg.synth.n_test_clips
+    have = _n_clips(root)
+    if not synthetic:
+        if have == 0:
+            raise DataError(
+                f"{root}: no clips found; put the DCASE 2025 Stereo SELD data there "
+                "(stereo_dev/, video_dev/, metadata_dev/) or set data.root / --data-root"
+            )
+        return root
+    if have >= expected:
+        log.info("dataset: %d clips found in %s", have, root)
+        return root
+    log.info("dataset: %d of %d clips in %s; generating the synthetic dataset", have, expected, root)
+    from avseld.synth import generate_dataset
+
+    generate_dataset(cfg, root)
+    have = _n_clips(root)
+    if have < expected:
+        raise DataError(f"{root}: synthetic generation produced {have} clips, expected {expected}")
+    return root
+
+
+def ensure_features(study: Study, keys: tuple[str, ...] | list[str] = ()) -> list[Path]:
+    """Build (or find) the feature caches the given systems need; one per distinct feature config.
+
+    Args:
+        keys: system keys; empty means Table 1's systems and the profile's ablations.
+
+    Returns:
+        The cache folders, one per distinct feature configuration, in first-use order.
+    """
+    from avseld.cache import build_feature_cache
+
+    keys = list(keys) or list(TABLE1_SYSTEMS) + list(study.cfg.report.ablations)
+    out: list[Path] = []
+    seen: set[str] = set()
+    for key in keys:
+        scfg = get_system(key).config(study.cfg)
+        h = scfg.section_hash("features")
+        if h in seen:
+            continue
+        seen.add(h)
+        out.append(Path(build_feature_cache(scfg, study.data_root, study.cache_root)))
+    return out
+
+
+def cache_dir_for(study: Study, key: str) -> Path:
+    """The feature cache folder of a system (it may not exist yet)."""
+    scfg = get_system(key).config(study.cfg)
+    return study.cache_root / scfg.section_hash("features")
+
+
+# --------------------------------------------------------------------------------------------
+# Training runs
+# --------------------------------------------------------------------------------------------
+
+
+def is_finished(run_dir: Path) -> bool:
+    """A run is finished when its metrics record and dev-test predictions exist."""
+    return (run_dir / "metrics.json").is_file() and (run_dir / "predictions").is_dir()
+
+
+def run_system(study: Study, key: str, seeds: tuple[int, ...] | list[int] | None = None) -> list[Path]:
+    """Train and predict one system for each seed, skipping finished runs.
+
+    Args:
+        key: system key (see :data:`SYSTEMS`).
+        seeds: defaults to the study's seeds.
+
+    Returns:
+        The run folders, one per seed, in seed order.
+    """
+    system = get_system(key)
+    scfg = system.config(study.cfg)
+    seeds = tuple(study.seeds if seeds is None else seeds)
+    out = []
+    for seed in seeds:
+        rid = run_id(scfg, seed)
+        run_dir = study.runs_root / rid
+        if is_finished(run_dir):
+            log.info("%s: seed %d finished already (%s)", key, seed, rid)
+            out.append(run_dir)
+            continue
+        from avseld import engine
+
+        ensure_features(study, [key])
+        log.info("%s: training seed %d -> %s", key, seed, rid)
+        run_dir = Path(
+            engine.train(
+                scfg.with_overrides({"train.seed": int(seed)}),
+                system.model,
+                int(seed),
+                study.data_root,
+                study.cache_root,
+                study.runs_root,
+                run_id=rid,
+                resume=(run_dir / "checkpoints" / "last.pt").is_file(),
+            )
+        )
+        if not is_finished(run_dir):
+            engine.predict(run_dir, split="dev-test", data_root=study.data_root)
+        out.append(run_dir)
+    return out
+
+
+def run_systems(study: Study, keys: tuple[str, ...] | list[str]) -> dict[str, list[Path]]:
+    """:func:`run_system` for several systems; returns ``{key: run folders}``."""
+    return {k: run_system(study, k) for k in keys}
+
+
+def finished_runs(study: Study, key: str) -> list[Path]:
+    """The finished run folders of a system; raises :class:`DataError` naming any missing run."""
+    dirs = study.run_dirs(key)
+    missing = [d for d in dirs if not is_finished(d)]
+    if missing:
+        raise DataError(
+            f"system '{key}': run(s) not finished: {', '.join(study.relative(d) for d in missing)} "
+            "(run notebooks 02-04 first)"
+        )
+    return dirs
