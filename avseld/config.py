@@ -47,16 +47,23 @@ class SynthConfig:
 
     n_train_rooms: int = 6  # fold3 rooms; disjoint from the test rooms
     n_test_rooms: int = 2  # fold4 rooms
-    n_train_clips: int = 300
-    n_test_clips: int = 100
-    sample_rate: int = 24000
-    duration_s: float = 5.0
-    video_width: int = 640
-    video_height: int = 360
-    video_fps: float = 29.97
-    max_polyphony: int = 3
+    n_train_clips: int = 300  # fold3 clips, spread evenly over the train rooms
+    n_test_clips: int = 100  # fold4 clips, spread evenly over the test rooms
+    sample_rate: int = 24000  # Hz; the real data is 24 kHz
+    duration_s: float = 5.0  # clip length; the real data is 5 s
+    video_width: int = 640  # pixels (even); the real data is 640x360
+    video_height: int = 360  # pixels (even)
+    video_fps: float = 29.97  # video frame rate; readers sample 10 fps by timestamp
+    video_codec: Literal["libx264", "mpeg4"] = "libx264"  # encoder (single-threaded, reproducible)
+    max_polyphony: int = 3  # at most this many simultaneous events (1..3)
+    moving_prob: float = 0.35  # probability that an event moves (10-45 deg/s)
+    same_class_prob: float = 0.15  # probability that an overlapping event copies the class it overlaps
+    max_distractors: int = 3  # silent visible objects per clip, 0..max
+    noise_db_min: float = -42.0  # background noise level range, dB re a unit-RMS source at 1 m
+    noise_db_max: float = -28.0
+    ism_max_order: int = 3  # image-source reflection order (a Sabine diffuse tail follows)
     n_workers: int = 2  # process-pool size for generation
-    seed: int = 0
+    seed: int = 0  # dataset seed (the CLI --seed overrides it)
 
 
 @dataclass(frozen=True)
