@@ -82,13 +82,10 @@ def run_folders(run_dir: str | Path, split: str | None = None) -> tuple[Path, Pa
 
 def _eval_kwargs(run_dir: Path) -> dict[str, Any]:
     from avseld.config import load_config_file
+    from avseld.metrics import metric_kwargs
 
     path = run_dir / "config.yaml"
-    if not path.is_file():
-        return {}
-    e = load_config_file(path).eval
-    return {"average": e.average, "doa_threshold": e.doa_threshold_deg, "dist_threshold": e.dist_threshold,
-            "full_clip": e.full_clip}
+    return metric_kwargs(load_config_file(path).eval) if path.is_file() else {}
 
 
 def score_run(run_dir: str | Path, split: str | None = None, evaluate: Evaluator | None = None) -> dict:
@@ -210,7 +207,8 @@ def write_table1(table: pd.DataFrame, std: pd.DataFrame, figures_dir: str | Path
 
 def read_table1(path: str | Path) -> pd.DataFrame:
     """Read a ``table1.csv`` back (``runs`` as strings, empty for published rows)."""
-    return pd.read_csv(path, keep_default_na=True, dtype={"runs": str}).fillna({"runs": ""})
+    dtypes = {"runs": str, "system": str, "source": str, **{k: float for k in METRIC_KEYS}}
+    return pd.read_csv(path, dtype=dtypes).fillna({"runs": ""})
 
 
 # --------------------------------------------------------------------------------------------

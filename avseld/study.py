@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from avseld.config import Config, load_config
 from avseld.errors import ConfigError, DataError
 
@@ -347,3 +349,116 @@ def finished_runs(study: Study, key: str) -> list[Path]:
             "(run notebooks 02-04 first)"
         )
     return dirs
+
+
+# --------------------------------------------------------------------------------------------
+# What the notebooks display
+# --------------------------------------------------------------------------------------------
+
+
+def by_label(runs: dict[str, list[Path]]) -> dict[str, list[Path]]:
+    """``{system key: runs}`` -> ``{system label: runs}`` (for tables and legends)."""
+    return {get_system(k).label: v for k, v in runs.items()}
+
+
+def table1_runs(study: Study) -> dict[str, list[Path]]:
+    """``{label: finished run folders}`` of Table 1's systems, in display order."""
+    return {get_system(k).label: finished_runs(study, k) for k in TABLE1_SYSTEMS}
+
+
+def ablation_runs(study: Study) -> dict[str, tuple[str, str, list[Path]]]:
+    """``{key: (label, note, finished runs)}``: the reference AV-SELD first, then the profile's ablations."""
+    keys = [ABLATION_REFERENCE, *[k for k in study.cfg.report.ablations if k != ABLATION_REFERENCE]]
+    return {k: (get_system(k).label, get_system(k).note, finished_runs(study, k)) for k in keys}
+
+
+def test_clips(study: Study) -> list:
+    """Clip records of the dev-test split(s) (``avseld.dataset.ClipRecord``)."""
+    from avseld.dataset import discover_clips
+
+    clips = discover_clips(study.data_root, list(study.cfg.data.test_splits))
+    if not clips:
+        raise DataError(f"{study.data_root}: no {'/'.join(study.cfg.data.test_splits)} clips")
+    return clips
+
+
+def pick_clips(study: Study, n: int = 1) -> list:
+    """The ``n`` dev-test clips with the most on-screen label rows (ties: most rows, then name)."""
+    from avseld.dataset import read_label_csv
+
+    def score(c) -> tuple:
+        rows = read_label_csv(c.csv) if c.csv is not None else None
+        return (0, 0, c.name) if rows is None or len(rows) == 0 else (int(rows[:, 5].sum()), len(rows), c.name)
+
+    return sorted(test_clips(study), key=score, reverse=True)[:n]
+
+
+def load_example_clip(study: Study, clip: str = "") -> dict[str, Any]:
+    """Log-mel, 10-fps frames and labels of one clip (default: the busiest on-screen test clip).
+
+    Returns:
+        ``{"logmel": (2, T, 64), "frames": (50, H, W, 3) or None, "labels": (R, 6), "title": str}``,
+        the keyword arguments of :func:`avseld.viz.plot_clip`.
+    """
+    from avseld.dataset import load_audio, read_label_csv, read_video_frames
+    from avseld.features import extract_logmel
+
+    rec = next((c for c in test_clips(study) if c.name == clip), None) if clip else pick_clips(study)[0]
+    if rec is None:
+        raise DataError(f"{study.data_root}: no test clip named '{clip}'")
+    logmel = np.asarray(extract_logmel(load_audio(rec.wav)))
+    frames = read_video_frames(rec.mp4) if rec.mp4 is not None else None
+    labels = read_label_csv(rec.csv) if rec.csv is not None else None
+    return {"logmel": logmel, "frames": frames, "labels": labels, "title": f"{rec.split}/{rec.name}"}
+
+
+def cache_summary(cache_dirs: list[Path]) -> Any:
+    """One row per cached split: feature hash, visual mode, clips, audio and video array shapes."""
+    import pandas as pd
+    import yaml
+
+    from avseld.cache import list_cached_splits, load_split
+
+    rows = []
+    for d in cache_dirs:
+        fc = yaml.safe_load((Path(d) / "feature_config.yaml").read_text()) or {}
+        fc = fc.get("features", fc)
+        for split in list_cached_splits(d):
+            s = load_split(d, split)
+            rows.append({"cache": Path(d).name, "visual_mode": fc.get("visual_mode"), "backbone": fc.get("backbone"),
+                         "split": split, "clips": len(s.names), "audio": tuple(s.audio.shape),
+                         "video": tuple(s.video.shape)})
+    return pd.DataFrame(rows)
+
+
+def attention_explorer(study: Study, keys: tuple[str, ...] | list[str] = TABLE1_SYSTEMS, n_clips: int = 3):
+    """An :class:`avseld.viz.AttentionExplorer` over the first seed of each system and a few test clips.
+
+    Models are rebuilt from their best checkpoints; features come from each run's feature cache,
+    frames from the clips' videos.
+    """
+    from avseld.cache import list_cached_splits, load_split
+    from avseld.dataset import read_video_frames
+    from avseld.engine import load_model
+    from avseld.viz import AttentionExplorer, ClipInputs
+
+    clips = pick_clips(study, n_clips)
+    models: dict[str, Any] = {}
+    videos: dict[str, dict[str, np.ndarray | None]] = {c.name: {} for c in clips}
+    audio: dict[str, dict[str, np.ndarray]] = {c.name: {} for c in clips}
+    for key in keys:
+        run_dir = finished_runs(study, key)[0]
+        name = f"{get_system(key).label} ({run_dir.name})"
+        models[name] = load_model(run_dir)
+        cache = cache_dir_for(study, key)
+        for split in list_cached_splits(cache):
+            s = load_split(cache, split)
+            index = {n: i for i, n in enumerate(s.names)}
+            for c in clips:
+                if c.name in index:
+                    audio[c.name][name] = np.asarray(s.audio[index[c.name]])
+                    videos[c.name][name] = np.asarray(s.video[index[c.name]]) if getattr(models[name], "uses_video", True) else None
+    inputs = {c.name: ClipInputs(next(iter(audio[c.name].values())), videos[c.name],
+                                 read_video_frames(c.mp4) if c.mp4 else None, audio[c.name])
+              for c in clips if audio[c.name]}
+    return AttentionExplorer(models, inputs)

@@ -223,10 +223,23 @@ def plot_trajectories(ref: np.ndarray, pred: np.ndarray, clip: str = "") -> Figu
     return fig
 
 
-def plot_onscreen_confusion(cm: np.ndarray, title: str = "") -> Figure:
+def plot_onscreen_confusion(cm: np.ndarray, title: str = "matched events") -> Figure:
     """On-screen confusion matrix ``(2, 2)`` (rows reference off/on, columns predicted off/on)."""
     fig = Figure(figsize=(4.2, 3.6), layout="constrained")
-    ax = fig.subplots()
+    _draw_confusion(fig.subplots(), cm, title)
+    return fig
+
+
+def plot_onscreen_confusions(cms: dict[str, np.ndarray]) -> Figure:
+    """One on-screen confusion matrix per system, side by side (see :func:`plot_onscreen_confusion`)."""
+    fig = Figure(figsize=(3.8 * len(cms), 3.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(cms)))
+    for ax, (label, cm) in zip(axes, cms.items()):
+        _draw_confusion(ax, cm, label)
+    return fig
+
+
+def _draw_confusion(ax: Any, cm: np.ndarray, label: str) -> None:
     norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
     for i in range(2):
@@ -236,8 +249,7 @@ def plot_onscreen_confusion(cm: np.ndarray, title: str = "") -> Figure:
     ax.set_xticks([0, 1], ["off", "on"])
     ax.set_yticks([0, 1], ["off", "on"])
     acc = np.trace(cm) / max(cm.sum(), 1)
-    ax.set(xlabel="predicted", ylabel="reference", title=title or f"on-screen (matched events), acc {acc:.0%}")
-    return fig
+    ax.set(xlabel="predicted", ylabel="reference", title=f"{label}: on-screen acc {acc:.0%}")
 
 
 def plot_table1(table: pd.DataFrame, std: pd.DataFrame | None = None) -> Figure:
@@ -288,13 +300,16 @@ class ClipInputs:
     """What the explorer needs of one clip.
 
     Attributes:
-        audio: (C, T, F) audio features as cached; video: (50, *visual_shape) or None per feature
-        config (keyed by run name in :attr:`video_by_run`); frames: (N, H, W, 3) RGB frames or None.
+        audio: (C, T, F) audio features (drawn, and fed to models without their own entry).
+        video_by_run: per model name, (50, *visual_shape) visual features or None (audio only).
+        frames: (N, H, W, 3) RGB frames at 10 fps, or None.
+        audio_by_run: per model name, (C, T, F) audio features when they differ between models.
     """
 
     audio: np.ndarray
     video_by_run: dict[str, np.ndarray | None]
     frames: np.ndarray | None = None
+    audio_by_run: dict[str, np.ndarray] | None = None
 
 
 def _group_attention(attn: dict[str, Any]) -> dict[str, list[np.ndarray]]:
@@ -372,7 +387,8 @@ class AttentionExplorer:
 
             c = self.clips[clip]
             net = self.models[model]
-            audio = torch.as_tensor(np.asarray(c.audio, dtype=np.float32))[None]
+            a = (c.audio_by_run or {}).get(model, c.audio)
+            audio = torch.as_tensor(np.asarray(a, dtype=np.float32))[None]
             v = c.video_by_run.get(model)
             video = None if v is None else torch.as_tensor(np.asarray(v, dtype=np.float32))[None]
             with torch.inference_mode():
