@@ -1,0 +1,221 @@
+"""Feature cache: layout, plain-array loading, cache keys, resume after SIGKILL, weights errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avseld.cache import PARTIAL, build_feature_cache, list_cached_splits, load_split
+from avseld.config import load_config
+from avseld.errors import ConfigError, DataError
+
+SR = 24000
+REPO = Path(__file__).resolve().parents[1]
+# tiny frames so that the real (packaged) EfficientNet-Lite0 runs in milliseconds
+TINY = [
+    "features.device=cpu",
+    "features.frame_width=64",
+    "features.frame_height=32",
+    "features.resize_short=32",
+    "features.crop_size=32",
+]
+
+
+def write_video(path: Path, n_frames: int = 150, fps: int = 30, w: int = 64, h: int = 32, seed: int = 0) -> None:
+    import av
+
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 255, size=(h, w, 3), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as out:
+        st = out.add_stream("mpeg4", rate=Fraction(fps))
+        st.width, st.height, st.pix_fmt = w, h, "yuv420p"
+        for i in range(n_frames):
+            img = np.roll(base, i, axis=1)
+            for pkt in st.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(pkt)
+        for pkt in st.encode():
+            out.mux(pkt)
+
+
+def make_dataset(root: Path, n_train: int = 3, n_eval: int = 1) -> Path:
+    """A tiny DCASE-layout dataset: dev-train-x (labelled, 5-s clips) and eval (unlabelled)."""
+    import soundfile as sf
+
+    from avseld.dataset import write_label_csv
+
+    rng = np.random.default_rng(1)
+    t = np.arange(5 * SR) / SR
+    for i in range(n_train + n_eval):
+        ev = i >= n_train
+        split, kind = ("eval", "eval") if ev else ("dev-train-x", "dev")
+        name = f"sample{i}" if ev else f"fold3_room{i % 2 + 1}_mix{i:03d}"
+        audio = np.stack([np.sin(2 * np.pi * (300 + 50 * i) * t), 0.5 * rng.standard_normal(t.size)], axis=1) * 0.1
+        sf.write(_mk(root / f"stereo_{kind}" / split) / f"{name}.wav",
+                 audio.astype(np.float32), SR, subtype="PCM_16")
+        write_video(root / f"video_{kind}" / split / f"{name}.mp4", seed=i)
+        if not ev:
+            rows = np.array([[f, i % 13, 0, 30 - 10 * i, 150 + i, f % 2] for f in range(0, 50, 7)], float)
+            if i == 1:  # two same-class instances in some frames
+                rows = np.vstack([rows, [[0, 1, 1, -60, 300, 0], [7, 1, 1, -40, 310, 1]]])
+            write_label_csv(_mk(root / "metadata_dev" / split) / f"{name}.csv", rows)
+    return root
+
+
+def _mk(d: Path) -> Path:
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("data"))
+
+
+def _cfg(*extra: str):
+    return load_config("smoke", TINY + list(extra))
+
+
+def _arrays(cache_dir: Path) -> dict[str, np.ndarray]:
+    out = {}
+    for split in list_cached_splits(cache_dir):
+        for f in sorted((cache_dir / split).glob("*.npy")):
+            out[f"{split}/{f.name}"] = np.load(f, allow_pickle=False)
+    return out
+
+
+def test_cache_layout_and_load(dataset, tmp_path):
+    cfg = _cfg()
+    cache_dir = build_feature_cache(cfg, dataset, tmp_path)
+    assert cache_dir == tmp_path / cfg.section_hash("features")
+    assert list_cached_splits(cache_dir) == ["dev-train-x", "eval"]
+    assert "features:" in (cache_dir / "feature_config.yaml").read_text()
+    assert not any((cache_dir / PARTIAL).glob("*/*"))  # shards cleaned up
+    tr = load_split(cache_dir, "dev-train")
+    assert isinstance(tr.audio, np.memmap) and isinstance(tr.video, np.memmap)
+    assert tr.audio.shape == (3, 2, 251, 64) and tr.audio.dtype == np.float32
+    assert tr.video.shape == (3, 50, 1)  # 32-pixel crop -> 1x1 map
+    assert tr.targets.shape == (3, 50, 6, 5, 13)
+    assert tr.rooms == ["fold3_room1", "fold3_room1", "fold3_room2"]
+    from avseld.dataset import read_label_csv
+    from avseld.labels import encode_adpit
+
+    for i, name in enumerate(tr.names):
+        ref = read_label_csv(dataset / "metadata_dev" / "dev-train-x" / f"{name}.csv")
+        np.testing.assert_array_equal(tr.labels[name], ref)
+        np.testing.assert_array_equal(tr.targets[i], encode_adpit(ref))
+    ev = load_split(cache_dir, "eval")
+    assert ev.targets is None and ev.labels is None and ev.rooms == [None]
+    with pytest.raises(DataError, match="no cached split"):
+        load_split(cache_dir, "dev-test")
+
+
+def test_cache_key_changes_with_config(tmp_path):
+    base = _cfg()
+    assert base.section_hash("features") == _cfg().section_hash("features")
+    for extra in ("features.n_mels=32", "features.audio_extra=[ild]", "features.visual_mode=fullview"):
+        assert _cfg(extra).section_hash("features") != base.section_hash("features"), extra
+    # a change outside the features section keeps the key
+    assert _cfg("train.lr=0.01").section_hash("features") == base.section_hash("features")
+
+
+def test_fullview_and_extras_cache(dataset, tmp_path):
+    cfg = _cfg("features.visual_mode=fullview", "features.fullview_grid=[1,2]", "features.fullview_dim=8",
+               "features.audio_extra=[midside,ild,ipd]")
+    cache_dir = build_feature_cache(cfg, dataset, tmp_path, splits=["eval"])
+    ev = load_split(cache_dir, "eval")
+    assert ev.audio.shape == (1, 7, 251, 64) and ev.video.shape == (1, 50, 2, 8)
+    proj = np.load(cache_dir / "fullview_projection.npy", allow_pickle=False)
+    np.testing.assert_allclose(proj.T @ proj, np.eye(8), atol=1e-5)
+
+
+_CHILD = textwrap.dedent(
+    """
+    import sys, time
+    import avseld.cache as c
+    from avseld.config import load_config
+    orig = c._ClipWorker.features
+    def slow(self, *a):
+        time.sleep(0.4)
+        return orig(self, *a)
+    c._ClipWorker.features = slow
+    cfg = load_config("smoke", sys.argv[3:])
+    c.build_feature_cache(cfg, sys.argv[1], sys.argv[2])
+    """
+)
+
+
+def test_sigkill_resume_identical(tmp_path):
+    data = make_dataset(tmp_path / "data", n_train=6, n_eval=1)
+    cfg = _cfg()
+    ref_dir = build_feature_cache(cfg, data, tmp_path / "ref")
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(data), str(tmp_path / "run"), *TINY], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    shards = tmp_path / "run" / cfg.section_hash("features") / PARTIAL
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(shards.glob("dev-train-x-*/*.npz"))) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(list(shards.glob("dev-train-x-*/*.npz")))
+    assert 2 <= done < 6, "the child was not killed part way"
+    run_dir = tmp_path / "run" / cfg.section_hash("features")
+    assert list_cached_splits(run_dir) == []  # nothing mistaken for complete
+    build_feature_cache(cfg, data, tmp_path / "run")
+    ref, got = _arrays(ref_dir), _arrays(run_dir)
+    assert ref.keys() == got.keys() and len(ref) == 7  # 5 arrays + 2 (eval)
+    for k in ref:
+        np.testing.assert_array_equal(got[k], ref[k], err_msg=k)
+    for split in ("dev-train-x", "eval"):
+        a = json.loads((ref_dir / split / "meta.json").read_text())
+        b = json.loads((run_dir / split / "meta.json").read_text())
+        assert a == b
+
+
+def test_rerun_skips_and_changed_source_rebuilds(dataset, tmp_path, monkeypatch):
+    cfg = _cfg()
+    build_feature_cache(cfg, dataset, tmp_path, splits=["eval"])
+    import avseld.cache as c
+
+    calls = []
+    orig = c._ClipWorker.features
+    monkeypatch.setattr(c._ClipWorker, "features", lambda self, *a: calls.append(1) or orig(self, *a))
+    build_feature_cache(cfg, dataset, tmp_path, splits=["eval"])
+    assert calls == []
+    wav = dataset / "stereo_eval" / "eval" / "sample3.wav"
+    st = wav.stat()
+    os.utime(wav, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    build_feature_cache(cfg, dataset, tmp_path, splits=["eval"])
+    assert calls == [1]
+
+
+def test_missing_video_is_a_data_error(tmp_path):
+    data = make_dataset(tmp_path / "d", n_train=1, n_eval=0)
+    (data / "video_dev" / "dev-train-x" / "fold3_room1_mix000.mp4").unlink()
+    with pytest.raises(DataError, match="fold3_room1_mix000.*no video"):
+        build_feature_cache(_cfg(), data, tmp_path / "c")
+
+
+def test_missing_resnet_weights_error(dataset, tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    cfg = _cfg("features.backbone=resnet50", f"features.resnet50_weights={tmp_path / 'nope.pth'}")
+    with pytest.raises(ConfigError, match=r"nope\.pth.*IMAGENET1K_V2.*features\.resnet50_weights"):
+        build_feature_cache(cfg, dataset, tmp_path / "c", splits=["eval"])
+    from avseld.cli import main
+
+    rc = main(["features", "--profile", "smoke", "--data", str(dataset), "--cache", str(tmp_path / "c"),
+               "--set", "features.backbone=resnet50", "--set", f"features.resnet50_weights={tmp_path / 'nope.pth'}"])
+    assert rc == 2
