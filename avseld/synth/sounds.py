@@ -74,10 +74,12 @@ def _speech(rng: np.random.Generator, n: int, sr: int, f0_range: tuple[float, fl
         contour = base_f0 * (1 + rng.uniform(-0.12, 0.12) - rng.uniform(0.0, 0.6) * t) * (1 + 0.02 * np.sin(2 * np.pi * 5.5 * t))
         formants = _VOWELS[rng.integers(len(_VOWELS))] * formant_scale
         voiced = _formant_filter(_glottal(contour, sr), formants, sr)
+        voiced /= np.std(voiced) + 1e-12
         env = np.sin(np.pi * np.minimum(1.0, np.arange(syl) / syl)) ** 0.6
         seg = voiced * env
         cons = int(0.03 * sr)  # a fricative/plosive onset
-        seg[:cons] += 0.3 * _highpass(rng.standard_normal(cons), 2500, sr) * np.hanning(cons)
+        fric = _highpass(rng.standard_normal(cons), 2500, sr)
+        seg[:cons] += 0.2 * fric / (np.std(fric) + 1e-12) * np.hanning(cons)
         _add_at(out, pos, seg)
         pos += syl + int(rng.choice([rng.uniform(0.02, 0.08), rng.uniform(0.15, 0.4)], p=[0.75, 0.25]) * sr)
     return out
