@@ -114,7 +114,7 @@ def early_rir(room: Room, rel_pos: np.ndarray, sample_rate: int, max_order: int)
     import pyroomacoustics as pra
 
     mic = np.asarray(room.mic)
-    src = room.clip_inside(mic[None] * 0 + np.asarray(rel_pos)[None], margin=0.05)[0] + mic
+    src = room.clip_inside(np.asarray(rel_pos, dtype=np.float64)[None], margin=0.05)[0] + mic
     shoebox = pra.ShoeBox(
         list(room.dims), fs=sample_rate, materials=pra.Material(room.absorption), max_order=max_order,
         air_absorption=False,
