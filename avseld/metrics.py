@@ -27,7 +27,9 @@ exactly 1.0 passes.
 
 from __future__ import annotations
 
+import io
 import logging
+import re
 import warnings
 from pathlib import Path
 
@@ -58,43 +60,40 @@ def fold_azimuth(az: np.ndarray) -> np.ndarray:
     return np.where(az < -90, -180 - az, np.where(az > 90, 180 - az, az))
 
 
-def _cap_tracks(rows: np.ndarray) -> np.ndarray:
-    """Keep at most 10 instances per (frame, class), exactly as the official ``organize_labels``.
+def _cap_tracks(group: np.ndarray) -> np.ndarray:
+    """At most 10 instances of one (frame, class), exactly as the official ``organize_labels``.
+
+    A row takes its source id as track id when that id is free and below 10, else the first free
+    track id (in Python's set iteration order, as officially), else it overwrites track 0.
+    The result keeps the official dict insertion order, which is the order the pairing sees.
 
     Args:
-        rows: ``(n, 6)`` label rows of one clip, sorted stably by (frame, class).
+        group: ``(n, 6)`` rows of one clip, frame, class and side, in file order, n > 10.
     """
-    key = rows[:, _FRAME] * N_CLASSES + rows[:, _CLASS]
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-    counts = np.diff(np.r_[starts, len(rows)])
-    if not np.any(counts > MAX_TRACKS_PER_CLASS_FRAME):
-        return rows
     all_tracks = set(range(MAX_TRACKS_PER_CLASS_FRAME))
-    pieces = []
-    for start, count in zip(starts, counts):
-        group = rows[start:start + count]
-        if count <= MAX_TRACKS_PER_CLASS_FRAME:  # a free track always exists: nothing is lost
-            pieces.append(group)
-            continue
-        tracks: dict[int, np.ndarray] = {}  # insertion order = the order the official code pairs in
-        for row in group:
-            src = int(row[_SOURCE])
-            if src not in tracks and src < MAX_TRACKS_PER_CLASS_FRAME:
-                tracks[src] = row
-            else:
-                free = list(all_tracks - tracks.keys())  # same set iteration order as the official code
-                tracks[free[0] if free else 0] = row  # all taken: track 0 is overwritten
-        pieces.append(np.stack(list(tracks.values())))
-    return np.concatenate(pieces)
+    tracks: dict[int, np.ndarray] = {}
+    for row in group:
+        src = row[_SOURCE]
+        if src < MAX_TRACKS_PER_CLASS_FRAME and int(src) not in tracks:
+            tracks[int(src)] = row
+        else:
+            free = list(all_tracks - tracks.keys())
+            tracks[free[0] if free else 0] = row  # all 10 taken: track 0 is overwritten
+    return np.stack(list(tracks.values()))
 
 
-def _prepare(rows: np.ndarray, limit: float) -> np.ndarray:
-    """Rows with frame < ``limit``, sorted stably by (frame, class), capped at 10 per group."""
-    rows = np.asarray(rows, dtype=np.float64).reshape(-1, 6)
-    rows = rows[rows[:, _FRAME] < limit]
-    if len(rows) > 1:
-        rows = rows[np.lexsort((rows[:, _CLASS], rows[:, _FRAME]))]
-    return _cap_tracks(rows) if len(rows) > MAX_TRACKS_PER_CLASS_FRAME else rows
+def _stack_rows(arrays: list[np.ndarray], side: int) -> np.ndarray:
+    """``(n, 8)`` rows ``clip, side, frame, class, source, az, dist, on`` of one side of all clips."""
+    arrays = [np.asarray(a, dtype=np.float64).reshape(-1, 6) for a in arrays]
+    lengths = [len(a) for a in arrays]
+    rows = np.concatenate(arrays) if arrays else np.zeros((0, 6))
+    clip = np.repeat(np.arange(len(arrays), dtype=np.float64), lengths)
+    return np.column_stack([clip, np.full(len(rows), float(side)), rows])
+
+
+def _segments(keys: np.ndarray) -> np.ndarray:
+    """Start indices of the runs of equal rows in ``keys`` ``(n, k)`` (n >= 1)."""
+    return np.flatnonzero(np.r_[True, np.any(keys[1:] != keys[:-1], axis=1)])
 
 
 def clip_statistics(
@@ -118,25 +117,30 @@ def clip_statistics(
     """
     n_clips = len(pairs)
     stats = np.zeros((n_clips, N_CLASSES, N_STATS))
-    parts = []
-    for i, (ref, pred) in enumerate(pairs):
-        ref = np.asarray(ref, dtype=np.float64).reshape(-1, 6)
-        if full_clip:
-            limit = np.inf
-        else:  # official: frames 0 .. last annotated reference frame - 1
-            limit = ref[:, _FRAME].max() if len(ref) else 0.0
-        for side, rows in ((0, ref), (1, pred)):
-            rows = _prepare(rows, limit)
-            if len(rows):
-                parts.append(np.column_stack([np.full(len(rows), i), np.full(len(rows), side), rows]))
-    if not parts:
+    ref = _stack_rows([p[0] for p in pairs], 0)
+    allr = np.concatenate([ref, _stack_rows([p[1] for p in pairs], 1)])
+    if not full_clip:  # official: frames 0 .. last annotated reference frame - 1 of each clip
+        limit = np.zeros(n_clips)
+        np.maximum.at(limit, ref[:, 0].astype(np.int64), ref[:, 2])
+        allr = allr[allr[:, 2] < limit[allr[:, 0].astype(np.int64)]]
+    if not len(allr):
         return stats
-    allr = np.concatenate(parts)  # columns: clip, side, frame, class, source, az, dist, on
-    # Stable sort: rows of one side keep their (frame, class)-sorted file order inside a group.
+    # Stable sort by (clip, frame, class, side): each side keeps its file order inside a group.
     allr = allr[np.lexsort((allr[:, 1], allr[:, 3], allr[:, 2], allr[:, 0]))]
+    starts = _segments(allr[:, :4])
+    counts = np.diff(np.r_[starts, len(allr)])
+    if np.any(counts > MAX_TRACKS_PER_CLASS_FRAME):  # rare: apply the official 10-track limit
+        pieces, prev = [], 0
+        for s, n in zip(starts, counts):
+            if n > MAX_TRACKS_PER_CLASS_FRAME:
+                kept = _cap_tracks(allr[s:s + n, 2:])
+                pieces += [allr[prev:s], np.column_stack([np.repeat(allr[s:s + 1, :2], len(kept), axis=0), kept])]
+                prev = s + n
+        allr = np.concatenate(pieces + [allr[prev:]])
     clip, side, cls = allr[:, 0].astype(np.int64), allr[:, 1], allr[:, 3].astype(np.int64)
-    new_group = np.r_[True, np.any(allr[1:, [0, 2, 3]] != allr[:-1, [0, 2, 3]], axis=1)]
-    starts = np.flatnonzero(new_group)
+    new_group = np.zeros(len(allr), dtype=bool)
+    starts = _segments(allr[:, [0, 2, 3]])
+    new_group[starts] = True
     gid = np.cumsum(new_group) - 1
     n_ref = np.bincount(gid, weights=side == 0).astype(np.int64)
     n_pred = np.bincount(gid, weights=side == 1).astype(np.int64)
@@ -150,14 +154,33 @@ def clip_statistics(
     # One-to-one groups: the reference row is at the group start, the prediction right after it.
     single = starts[(n_ref == 1) & (n_pred == 1)]
     ref_idx, pred_idx = [single], [single + 1]
-    for g in np.flatnonzero((n_ref > 0) & (n_pred > 0) & ((n_ref > 1) | (n_pred > 1))):
+    # One-to-many groups: the first lowest-cost row of the many side, which is what scipy's
+    # linear_sum_assignment returns for a 1 x N or N x 1 cost matrix (checked in the tests).
+    gs = np.flatnonzero((np.minimum(n_ref, n_pred) == 1) & (np.maximum(n_ref, n_pred) > 1))
+    if len(gs):
+        one_ref = n_ref[gs] == 1
+        lens = np.maximum(n_ref, n_pred)[gs]
+        first_many = np.where(one_ref, starts[gs] + 1, starts[gs])
+        lone = np.where(one_ref, starts[gs], starts[gs] + n_ref[gs])
+        offsets = np.cumsum(lens) - lens
+        grp = np.repeat(np.arange(len(gs)), lens)
+        many = np.repeat(first_many, lens) + np.arange(lens.sum()) - np.repeat(offsets, lens)
+        cost = np.abs(az_f[many] - az_f[lone[grp]])
+        hit = np.flatnonzero(cost == np.minimum.reduceat(cost, offsets)[grp])
+        chosen = many[hit[np.r_[True, grp[hit][1:] != grp[hit][:-1]]]]
+        ref_idx.append(np.where(one_ref, lone, chosen))
+        pred_idx.append(np.where(one_ref, chosen, lone))
+    # Many-to-many groups (rare): the Hungarian algorithm, on instances in file order.
+    multi = np.flatnonzero((n_ref > 1) & (n_pred > 1))
+    if len(multi):
         from scipy.optimize import linear_sum_assignment
 
-        s, r = starts[g], n_ref[g]
-        cost = np.abs(az_f[s:s + r, None] - az_f[None, s + r:s + r + n_pred[g]])
-        rows_i, cols_i = linear_sum_assignment(cost)
-        ref_idx.append(s + rows_i)
-        pred_idx.append(s + r + cols_i)
+        for g in multi:
+            s, r = starts[g], n_ref[g]
+            cost = np.abs(az_f[s:s + r, None] - az_f[None, s + r:s + r + n_pred[g]])
+            rows_i, cols_i = linear_sum_assignment(cost)
+            ref_idx.append(s + rows_i)
+            pred_idx.append(s + r + cols_i)
     ri, pi = np.concatenate(ref_idx), np.concatenate(pred_idx)
     if len(ri):
         ang = np.abs(az_f[ri] - az_f[pi])
@@ -304,14 +327,158 @@ def summarize(stats: np.ndarray, average: str = "macro", jackknife_ci: bool = Fa
     return out
 
 
+# A data row in the canonical form written by DCASE tools (integers, optional decimals, no spaces).
+_NUM_INT, _NUM_DEC = r"-?[0-9]+", r"-?[0-9]+(?:\.[0-9]+)?"
+_ROW = ",".join([_NUM_INT] * 3 + [_NUM_DEC] * 2 + [_NUM_INT])
+_BODY_RE = re.compile(f"{_ROW}(?:\n{_ROW})*")
+_NOT_PLAIN_RE = re.compile(r"[^0-9,\n-]|\n\n|^\n")  # anything but plain integer rows
+
+
+def _parse_canonical(text: str) -> np.ndarray | None:
+    """Values of canonical CSV text (exact header, rows of plain numbers), unchecked; else None."""
+    from avseld.dataset import CSV_HEADER
+
+    head, _, body = text.replace("\r\n", "\n").partition("\n")
+    body = body.rstrip("\n")
+    if head.strip().replace(" ", "") != CSV_HEADER or "\r" in body:
+        return None
+    if not body:
+        return np.zeros((0, 6))
+    if not _BODY_RE.fullmatch(body):
+        return None
+    v = np.array(body.replace("\n", ",").split(","), dtype=np.float64).reshape(-1, 6)
+    v[:, [_FRAME, _CLASS, _SOURCE, _ON]] += 0.0  # "-0" is integer 0, not float -0.0
+    return v
+
+
+def _valid_rows(v: np.ndarray) -> np.ndarray:
+    """``(n,)`` mask of the rows of an ``(n, 6)`` array that pass the strict reader's range checks."""
+    with np.errstate(invalid="ignore"):
+        return (np.isfinite(v).all(axis=1) & (v[:, _FRAME] >= 0) & (v[:, _CLASS] >= 0)
+                & (v[:, _CLASS] < N_CLASSES) & (v[:, _SOURCE] >= 0) & ((v[:, _ON] == 0) | (v[:, _ON] == 1))
+                & (np.abs(v[:, _AZ]) <= 180) & (v[:, _DIST] >= 0))
+
+
+def parse_label_csv_fast(text: str, name: str = "<string>") -> np.ndarray:
+    """:func:`avseld.dataset.parse_label_csv_text` with a vectorized path for canonical text.
+
+    Canonical text (exact header, rows of plain numbers, ``\\n`` or ``\\r\\n`` line ends) is parsed
+    and range-checked with numpy; anything else, or any failed check, goes through the strict
+    reader, so accepted inputs, values and error messages are exactly the strict reader's.
+    """
+    from avseld.dataset import parse_label_csv_text
+
+    v = _parse_canonical(text)
+    if v is not None and _valid_rows(v).all():
+        return v
+    return parse_label_csv_text(text, name)
+
+
+def read_label_csvs(paths: list[Path]) -> list[np.ndarray]:
+    """Read many label CSVs exactly as :func:`avseld.dataset.read_label_csv`, checking all at once.
+
+    Bodies made only of digits, minus signs, commas and single line breaks (what DCASE tools
+    write) are parsed together by numpy's C reader; other files go through the per-file path of
+    :func:`parse_label_csv_fast`. Accepted inputs, values and errors are the strict reader's.
+
+    Raises:
+        DataError: the strict reader's error for the first bad file (naming file and line).
+    """
+    from avseld.dataset import CSV_HEADER, read_label_csv
+
+    arrays: list[np.ndarray | None] = [None] * len(paths)
+    bulk: list[int] = []
+    bodies: list[str] = []
+    for i, path in enumerate(paths):
+        try:
+            with open(path) as fh:
+                text = fh.read()
+        except (OSError, UnicodeDecodeError):
+            arrays[i] = read_label_csv(path)  # raises the strict reader's DataError
+            continue
+        head, _, body = (text.replace("\r\n", "\n") if "\r" in text else text).partition("\n")
+        body = body.rstrip("\n")
+        if head.strip().replace(" ", "") == CSV_HEADER and not body:
+            arrays[i] = np.zeros((0, 6))
+        elif head.strip().replace(" ", "") == CSV_HEADER and not _NOT_PLAIN_RE.search(body):
+            bulk.append(i)
+            bodies.append(body)
+        else:
+            arrays[i] = parse_label_csv_fast(text, str(path))
+    if bulk:
+        values = None
+        try:
+            values = np.loadtxt(io.StringIO("\n".join(bodies)), delimiter=",", dtype=np.float64, ndmin=2)
+        except ValueError:
+            pass
+        if values is None or values.shape[1] != 6:  # malformed somewhere: file by file
+            for i in bulk:
+                arrays[i] = parse_label_csv_fast(Path(paths[i]).read_text(), str(paths[i]))
+        else:
+            values[:, [_FRAME, _CLASS, _SOURCE, _ON]] += 0.0  # "-0" is integer 0, not float -0.0
+            cuts = np.cumsum([b.count("\n") + 1 for b in bodies])[:-1]
+            for i, v in zip(bulk, np.split(values, cuts)):
+                arrays[i] = v
+    stacked = _stack_rows(arrays, 0)
+    bad = ~_valid_rows(stacked[:, 2:])
+    if bad.any():
+        first = int(stacked[np.argmax(bad), 0])
+        arrays[first] = read_label_csv(paths[first])  # raises, naming the line
+    return arrays
+
+
+def _files_with_duplicates(arrays: list[np.ndarray], names: list[str]) -> list[str]:
+    """Names of the files whose label array repeats a row exactly (vectorized over all files)."""
+    rows = _stack_rows(arrays, 0)
+    if len(rows) < 2:
+        return []
+    # Only rows sharing (clip, frame, class) can be duplicates: find those with one integer sort.
+    if rows[:, 2].max() < 2 ** 24 and len(arrays) < 2 ** 30:
+        key = (rows[:, 0].astype(np.int64) << 28) | (rows[:, 2].astype(np.int64) << 4) | rows[:, 3].astype(np.int64)
+        key.sort()
+        shared = np.unique(key[1:][key[1:] == key[:-1]])
+        rows = rows[np.isin((rows[:, 0].astype(np.int64) << 28) | (rows[:, 2].astype(np.int64) << 4)
+                            | rows[:, 3].astype(np.int64), shared)]
+        if len(rows) < 2:
+            return []
+    rows = rows[np.lexsort(rows.T[::-1])]
+    same = np.all(rows[1:] == rows[:-1], axis=1)
+    return [names[i] for i in np.unique(rows[1:][same, 0].astype(np.int64))]
+
+
+def duplicated_rows(path: str | Path, rows: np.ndarray) -> tuple[int, int] | None:
+    """Line numbers ``(first, repeat)`` of the first row repeated exactly in a CSV file, or None.
+
+    Args:
+        path: the file ``rows`` were read from (re-read only when there is a duplicate, to name
+            its lines).
+        rows: ``(n, 6)`` label array read from ``path``.
+    """
+    if len(rows) < 2:
+        return None
+    order = np.lexsort(rows.T[::-1])
+    same = np.all(rows[order[1:]] == rows[order[:-1]], axis=1)
+    if not same.any():
+        return None
+    # Rare path: name the lines (the strict reader skips blank lines, so row i is the i-th other one).
+    text_lines = Path(path).read_text().splitlines()
+    line_of = [i for i, line in enumerate(text_lines[1:], start=2) if line.strip()]
+    seen: dict[tuple, int] = {}
+    for i, row in enumerate(map(tuple, rows.tolist())):
+        if row in seen:
+            return line_of[seen[row]], line_of[i]
+        seen[row] = i
+    return None
+
+
 def _csv_files(folder: Path, what: str) -> dict[str, Path]:
     """``clip name -> path`` for a flat folder of CSVs or a folder of split folders of CSVs."""
     if not folder.is_dir():
         raise DataError(f"{folder}: {what} folder does not exist")
     found: dict[str, Path] = {}
-    flat = sorted(p for p in folder.glob("*.csv") if not p.name.startswith("."))
-    nested = sorted(p for d in sorted(folder.iterdir()) if d.is_dir() and not d.name.startswith(".")
-                    for p in d.glob("*.csv") if not p.name.startswith("."))
+    flat = sorted((p for p in folder.glob("*.csv") if not p.name.startswith(".")), key=str)
+    nested = sorted((p for d in folder.iterdir() if d.is_dir() and not d.name.startswith(".")
+                     for p in d.glob("*.csv") if not p.name.startswith(".")), key=str)
     for p in flat + nested:
         if p.stem in found:
             raise DataError(f"{p}: clip name '{p.stem}' also in {found[p.stem]} ({what} names must be unique)")
@@ -343,8 +510,6 @@ def evaluate_folders(
         DataError: missing folder, no prediction CSV, a prediction without reference (naming the
             file), duplicated clip names, or a malformed CSV (naming file and line).
     """
-    from avseld.dataset import read_label_csv
-
     ref_files = _csv_files(Path(ref_dir), "reference")
     pred_files = _csv_files(Path(pred_dir), "prediction")
     if not pred_files:
@@ -357,8 +522,16 @@ def evaluate_folders(
     if skipped:
         log.info("%d reference files have no prediction file and are skipped (as officially)", skipped)
     names = sorted(pred_files)
-    refs = {n: read_label_csv(ref_files[n]) for n in names}
-    preds = {n: read_label_csv(pred_files[n]) for n in names}
+    refs = dict(zip(names, read_label_csvs([ref_files[n] for n in names])))
+    preds = dict(zip(names, read_label_csvs([pred_files[n] for n in names])))
+    for n in _files_with_duplicates([refs[n] for n in names], names):
+        first, again = duplicated_rows(ref_files[n], refs[n])
+        raise DataError(f"{ref_files[n]}: line {again}: duplicated row (same as line {first}); "
+                        "a reference instance cannot be listed twice")
+    for n in _files_with_duplicates([preds[n] for n in names], names):
+        dup = duplicated_rows(pred_files[n], preds[n])
+        log.warning("%s: line %d repeats line %d exactly; scored as two instances, as officially",
+                    pred_files[n], dup[1], dup[0])
     return compute_seld_metrics(refs, preds, average=average, jackknife=jackknife, full_clip=full_clip,
                                 doa_threshold=doa_threshold, dist_threshold=dist_threshold)
 
