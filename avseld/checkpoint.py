@@ -29,8 +29,8 @@ def library_versions() -> dict[str, str]:
 
     return {
         "avseld": getattr(avseld, "__version__", "unknown"),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
+        "torch": str(torch.__version__),
+        "numpy": str(np.__version__),
         "python": platform.python_version(),
     }
 
@@ -78,7 +78,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        lines = [ln.strip() for ln in str(e).splitlines() if "Unsupported global" in ln or "WeightsUnpickler" in ln]
+        first = lines[0] if lines else type(e).__name__
         raise CheckpointError(
             f"{path}: refused: the checkpoint carries pickled Python objects, which are never loaded "
             f"(weights_only=True allows only tensors and plain containers): {first}"

@@ -132,6 +132,8 @@ class TrainConfig:
     select_metric: Literal["F20", "F20_on"] = "F20"  # validation metric that picks best.pt (baseline: F20)
     eval_batch_size: int = 64  # batch size for validation and prediction
     tensorboard: bool = True  # write TensorBoard scalars beside log.jsonl
+    optimizer: Literal["adam", "sgd"] = "adam"  # baseline: Adam; plain SGD (no momentum) for equality tests
+    accumulate: int = 1  # micro-batches per optimizer step (each with its own BatchNorm statistics, like DDP ranks)
 
 
 @dataclass(frozen=True)
@@ -150,16 +152,20 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class ReportConfig:
-    """The study: which systems, seeds and ablations; where figures go."""
+    """The study (notebooks 00-06): which systems, seeds and ablations; where figures go."""
 
-    seeds: tuple[int, ...] = (0, 1, 2)
-    systems: tuple[str, ...] = ("baseline_av", "avseld", "avseld_plus")
-    ablations: tuple[str, ...] = (
-        "avseld_no_atem",
-        "avseld_no_vfem",
-        "avseld_audio",
+    seeds: tuple[int, ...] = (0, 1, 2)  # training seeds of every system; tables average over them
+    systems: tuple[str, ...] = ("baseline_av", "avseld", "avseld_plus")  # Table 1 rows (avseld.study.SYSTEMS keys)
+    ablations: tuple[str, ...] = (  # 04's variants (avseld.study.SYSTEMS keys), each against `avseld`
+        "no_atem",
+        "no_vfem",
+        "audio_only",
+        "onscreen_fix",
+        "fullview",
+        "lr_swap",
     )
-    figures_dir: str = "figures"
+    figures_dir: str = "figures"  # figures and tables, relative to the workdir
+    explorer_clips: int = 3  # dev-test clips offered by the attention explorer (06)
 
 
 @dataclass(frozen=True)

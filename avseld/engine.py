@@ -13,6 +13,7 @@ Run directory ``<runs_root>/<run_id>/``: ``config.yaml`` (resolved), ``checkpoin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -286,8 +287,9 @@ def train(
     tc = cfg.train
     if tc.epochs < 1 or tc.batch_size < 1:
         raise ConfigError("config keys 'train.epochs' and 'train.batch_size' must be positive")
-    if tc.batch_size % env.world_size:
-        raise ConfigError(f"config key 'train.batch_size': {tc.batch_size} is not divisible by {env.world_size} processes")
+    if tc.batch_size % (env.world_size * tc.accumulate) or tc.accumulate < 1:
+        raise ConfigError(f"config key 'train.batch_size': {tc.batch_size} is not divisible by {env.world_size} "
+                          f"processes x {tc.accumulate} accumulation steps")
 
     cache_dir = _ensure_cache(cfg, data_root, cache_root, env)
     video = uses_video(model_name)
@@ -306,7 +308,10 @@ def train(
     torch.manual_seed(seed)
     model = build_model_from_config(cfg, model_name, in_channels=train_all.audio.shape[1],
                                     visual_shape=train_all.visual_shape).to(env.device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    if tc.optimizer == "sgd":
+        optimizer = torch.optim.SGD(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    else:
+        optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=tc.epochs) if tc.scheduler == "cosine" else None
     use_amp = tc.amp and env.device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda") if use_amp and not torch.cuda.is_bf16_supported() else None
@@ -357,13 +362,23 @@ def train(
             swaps = swap_flags(len(train_set), epoch, seed) if tc.lr_swap else None
             loss_sum = torch.zeros((), dtype=torch.float64)
             for step, pos in enumerate(batches):
-                audio, vid, tgt = train_set.fetch(pos, env.device, with_video=video)
-                if swaps is not None:
-                    audio, vid, tgt = _swap_some(audio, vid, tgt, swaps[pos], cfg.features.audio_extra, visual_grid)
-                with _autocast(env.device, use_amp):
-                    out = net(audio, vid)
-                loss = loss_fn(out.float(), tgt)
-                seen = loss.detach().double().cpu()
+                optimizer.zero_grad(set_to_none=True)
+                seen = torch.zeros((), dtype=torch.float64)
+                for micro in range(tc.accumulate):  # micro-batch m = elements m, m+A, ... of the batch
+                    mpos = pos[micro::tc.accumulate]
+                    audio, vid, tgt = train_set.fetch(mpos, env.device, with_video=video)
+                    if swaps is not None:
+                        audio, vid, tgt = _swap_some(audio, vid, tgt, swaps[mpos], cfg.features.audio_extra, visual_grid)
+                    sync = contextlib.nullcontext() if micro == tc.accumulate - 1 or not env.distributed else net.no_sync()
+                    with sync:
+                        with _autocast(env.device, use_amp):
+                            out = net(audio, vid)
+                        loss = loss_fn(out.float(), tgt) / tc.accumulate
+                        if scaler is not None:
+                            scaler.scale(loss).backward()
+                        else:
+                            loss.backward()
+                    seen += loss.detach().double().cpu()
                 if env.distributed:
                     import torch.distributed as dist
 
@@ -375,13 +390,10 @@ def train(
                         f"(global step {global_step + 1}); training stopped"
                         + (f", the last good checkpoint {last_path} (after epoch {epoch}) is kept"
                            if last_path.is_file() else ", no checkpoint had been written yet"))
-                optimizer.zero_grad(set_to_none=True)
                 if scaler is not None:
-                    scaler.scale(loss).backward()
                     scaler.step(optimizer)
                     scaler.update()
                 else:
-                    loss.backward()
                     optimizer.step()
                 loss_sum += seen
                 global_step += 1

@@ -35,8 +35,12 @@ class ConvBlock(nn.Module):
         self.dropout = nn.Dropout2d(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C, T, F) -> (B, out_channels, T / pool_t, F / pool_f)."""
-        return self.dropout(self.pool(F.relu(self.bn(self.conv(x)))))
+        """(B, C, T, F) -> (B, out_channels, T / pool_t, F / pool_f).
+
+        ReLU is applied after the max-pool: the two commute exactly (ReLU is monotonic), values and
+        gradients are the same as the baseline's order, and the ReLU runs on a 20x smaller tensor.
+        """
+        return self.dropout(F.relu(self.pool(self.bn(self.conv(x)))))
 
 
 class ConvEncoder(nn.Module):

@@ -1,0 +1,75 @@
+"""Every registered variant: forward, backward, shapes, attention maps; baseline parameter counts."""
+
+import pytest
+import torch
+
+from avseld.layout import AUDIO_LAYOUT, AV_LAYOUT, N_LABEL_FRAMES
+from avseld.models import MODELS, build_model, count_parameters, variant_config_overrides
+
+torch.set_num_threads(1)
+
+
+def _inputs(model, b=2):
+    g = torch.Generator().manual_seed(0)
+    audio = torch.randn(b, 2, 251, 64, generator=g)
+    video = torch.randn(b, N_LABEL_FRAMES, *model.visual_shape, generator=g) if model.uses_video else None
+    return audio, video
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_variant_forward_backward(name):
+    torch.manual_seed(0)
+    model = build_model(name)
+    audio, video = _inputs(model)
+    out, attn = model(audio, video, return_attention=True)
+    layout = model.layout
+    assert layout in (AV_LAYOUT, AUDIO_LAYOUT)
+    assert out.shape == (2, N_LABEL_FRAMES, layout.dim)
+    assert torch.isfinite(out).all()
+    xy, dist, onscreen = layout.split(out)
+    assert xy.abs().max() <= 1 and dist.min() >= 0
+    if onscreen is not None:
+        assert 0 <= onscreen.min() and onscreen.max() <= 1
+    out.square().mean().backward()
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    # attention maps: (B, heads, Tq, Tk) from the same pass; rows sum to one (eval: no dropout)
+    assert attn, "every variant has at least one attention module"
+    if model.uses_video:
+        assert any(k.endswith("_cross") for k in attn)
+    model.eval()
+    with torch.no_grad():
+        a = model(audio, video)
+        b, attn = model(audio, video, return_attention=True)
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=0)
+    for key, w in attn.items():
+        assert w.ndim == 4 and w.shape[0] == 2 and w.shape[2] == N_LABEL_FRAMES, key
+        torch.testing.assert_close(w.sum(-1), torch.ones_like(w.sum(-1)), atol=1e-5, rtol=0)
+
+
+def test_official_parameter_counts():
+    assert count_parameters(build_model("baseline_audio")) == 734_261
+    assert count_parameters(build_model("baseline_av")) == 2_723_676
+
+
+def test_visual_shape_is_a_constructor_argument():
+    m = build_model("baseline_av", visual_shape=(21,))
+    out = m(torch.randn(1, 2, 251, 64), torch.randn(1, 50, 21))
+    assert out.shape == (1, 50, 156)
+    with pytest.raises(ValueError, match="no argument"):
+        build_model("avseld", not_an_arg=1)
+    with pytest.raises(ValueError, match="unknown model"):
+        build_model("nope")
+
+
+def test_avseld_plus_uses_tokens_and_carries_its_config():
+    m = build_model("avseld_plus")
+    assert len(m.visual_shape) == 2
+    over = variant_config_overrides("avseld_plus")
+    assert over["features.visual_mode"] == "fullview" and over["eval.onscreen_decision"] == "threshold"
+    assert over["train.onscreen_mask"] is True and over["train.lr_swap"] is True
+    # frame-local cross-attention: no weight outside +-1 frame
+    _, attn = m.eval()(*_inputs(m, 1), return_attention=True)
+    w = attn["decoder0_cross"][0, 0].reshape(50, 50, -1).sum(-1)  # (Tq, T visual frames)
+    far = (torch.arange(50)[:, None] - torch.arange(50)[None, :]).abs() > 1
+    assert w[far].abs().max() == 0
