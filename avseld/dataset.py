@@ -67,7 +67,9 @@ def parse_label_csv_text(text: str, name: str = "<string>") -> np.ndarray:
                 try:
                     v = int(p)
                 except ValueError:
-                    raise DataError(f"{name}: line {lineno}: column '{col}' must be an integer, got '{p}'") from None
+                    raise DataError(f"{name}: line {lineno}: column '{col}' must be an integer, got '{p[:40]}'") from None
+                if abs(v) > 2**53:  # label arrays are float64: larger integers are not exact
+                    raise DataError(f"{name}: line {lineno}: column '{col}' is out of range, got '{p[:40]}'")
             else:
                 try:
                     v = float(p)

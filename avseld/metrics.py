@@ -354,7 +354,8 @@ def _parse_canonical(text: str) -> np.ndarray | None:
 def _valid_rows(v: np.ndarray) -> np.ndarray:
     """``(n,)`` mask of the rows of an ``(n, 6)`` array that pass the strict reader's range checks."""
     with np.errstate(invalid="ignore"):
-        return (np.isfinite(v).all(axis=1) & (v[:, _FRAME] >= 0) & (v[:, _CLASS] >= 0)
+        return (np.isfinite(v).all(axis=1) & (np.abs(v[:, [_FRAME, _CLASS, _SOURCE, _ON]]) <= 2**53).all(axis=1)
+                & (v[:, _FRAME] >= 0) & (v[:, _CLASS] >= 0)
                 & (v[:, _CLASS] < N_CLASSES) & (v[:, _SOURCE] >= 0) & ((v[:, _ON] == 0) | (v[:, _ON] == 1))
                 & (np.abs(v[:, _AZ]) <= 180) & (v[:, _DIST] >= 0))
 
