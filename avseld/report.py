@@ -63,6 +63,9 @@ def _resolve(p: str | Path, *bases: Path) -> Path:
 def run_folders(run_dir: str | Path, split: str | None = None) -> tuple[Path, Path]:
     """The (reference, prediction) folders a run was scored on, from its metrics record.
 
+    The reference folder may be flat or a folder of split folders (``metadata_dev/``), as
+    :func:`avseld.metrics.evaluate_folders` accepts; reference files without a prediction are skipped.
+
     Args:
         run_dir: a finished run folder.
         split: a prediction split folder name to use instead of the recorded one.
@@ -72,12 +75,15 @@ def run_folders(run_dir: str | Path, split: str | None = None) -> tuple[Path, Pa
     bases = (run_dir, run_dir.parent.parent.parent, Path.cwd())  # run, workdir (data/runs/<id>), cwd
     pred = run_dir / "predictions" / split if split else _resolve(m["pred_dir"], *bases)
     ref = _resolve(m["ref_dir"], *bases)
-    if split and ref.name != split:
-        ref = ref.parent / split
     for p in (ref, pred):
         if not p.is_dir():
             raise DataError(f"{p}: folder recorded by {run_dir / 'metrics.json'} does not exist")
     return ref, pred
+
+
+def _reference_files(ref_dir: Path) -> dict[str, Path]:
+    """``{clip name: reference CSV}`` of a flat or split-folder reference folder."""
+    return {p.stem: p for p in sorted(ref_dir.rglob("*.csv")) if not p.name.startswith(".")}
 
 
 def _eval_kwargs(run_dir: Path) -> dict[str, Any]:
@@ -282,7 +288,8 @@ def run_summary(run_dirs: list[Path], workdir: Path | None = None) -> pd.DataFra
         m = read_run_metrics(d)
         prov = m.get("provenance") or {}
         rows.append({"run": _rel(d, workdir), **to_report_units(m), "seed": prov.get("seed"),
-                     "wall_s": prov.get("wall_time_s", prov.get("wall_s"))})
+                     "best_epoch": m.get("best_epoch"),
+                     "train_wall_s": prov.get("train_wall_s")})
     return pd.DataFrame(rows)
 
 
@@ -300,12 +307,15 @@ def load_clip_pair(run_dir: str | Path, clip: str | None = None) -> tuple[str, n
     from avseld.dataset import read_label_csv
 
     ref_dir, pred_dir = run_folders(run_dir)
+    refs = _reference_files(ref_dir)
+    scored = [refs[p.stem] for p in sorted(pred_dir.glob("*.csv")) if p.stem in refs]
     if clip is None:
-        refs = sorted(ref_dir.glob("*.csv"))
-        if not refs:
-            raise DataError(f"{ref_dir}: no reference CSVs")
-        clip = max(refs, key=lambda p: (len(p.read_text().splitlines()), p.name)).stem
-    ref = read_label_csv(ref_dir / f"{clip}.csv")
+        if not scored:
+            raise DataError(f"{pred_dir}: no prediction CSV with a reference in {ref_dir}")
+        clip = max(scored, key=lambda p: (len(p.read_text().splitlines()), p.name)).stem
+    if clip not in refs:
+        raise DataError(f"{ref_dir}: no reference CSV for clip '{clip}'")
+    ref = read_label_csv(refs[clip])
     pp = pred_dir / f"{clip}.csv"
     pred = read_label_csv(pp) if pp.is_file() else np.zeros((0, 6))
     return clip, ref, pred
@@ -322,9 +332,10 @@ def onscreen_confusion(run_dirs: list[Path]) -> np.ndarray:
     cm = np.zeros((2, 2), dtype=np.int64)
     for d in run_dirs:
         ref_dir, pred_dir = run_folders(d)
-        for rp in sorted(ref_dir.glob("*.csv")):
-            pp = pred_dir / rp.name
-            if not pp.is_file():
+        refs = _reference_files(ref_dir)
+        for pp in sorted(pred_dir.glob("*.csv")):
+            rp = refs.get(pp.stem)
+            if rp is None:
                 continue
             ref, pred = read_label_csv(rp), read_label_csv(pp)
             for fr, cls, _, az, _, on in ref:

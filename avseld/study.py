@@ -244,7 +244,7 @@ def ensure_dataset(study: Study) -> Path:
     log.info("dataset: %d of %d clips in %s; generating the synthetic dataset", have, expected, root)
     from avseld.synth import generate_dataset
 
-    generate_dataset(cfg, root)
+    generate_dataset(cfg.synth, root)
     have = _n_clips(root)
     if have < expected:
         raise DataError(f"{root}: synthetic generation produced {have} clips, expected {expected}")
@@ -262,7 +262,7 @@ def ensure_features(study: Study, keys: tuple[str, ...] | list[str] = ()) -> lis
     """
     from avseld.cache import build_feature_cache
 
-    keys = list(keys) or list(TABLE1_SYSTEMS) + list(study.cfg.report.ablations)
+    keys = list(keys) or [*study.cfg.report.systems, ABLATION_REFERENCE, *study.cfg.report.ablations]
     out: list[Path] = []
     seen: set[str] = set()
     for key in keys:
@@ -325,7 +325,7 @@ def run_system(study: Study, key: str, seeds: tuple[int, ...] | list[int] | None
                 study.cache_root,
                 study.runs_root,
                 run_id=rid,
-                resume=(run_dir / "checkpoints" / "last.pt").is_file(),
+                resume=True,  # continues an interrupted run; a new run starts from scratch
             )
         )
         if not is_finished(run_dir):
@@ -363,7 +363,7 @@ def by_label(runs: dict[str, list[Path]]) -> dict[str, list[Path]]:
 
 def table1_runs(study: Study) -> dict[str, list[Path]]:
     """``{label: finished run folders}`` of Table 1's systems, in display order."""
-    return {get_system(k).label: finished_runs(study, k) for k in TABLE1_SYSTEMS}
+    return {get_system(k).label: finished_runs(study, k) for k in study.cfg.report.systems}
 
 
 def ablation_runs(study: Study) -> dict[str, tuple[str, str, list[Path]]]:
@@ -431,7 +431,7 @@ def cache_summary(cache_dirs: list[Path]) -> Any:
     return pd.DataFrame(rows)
 
 
-def attention_explorer(study: Study, keys: tuple[str, ...] | list[str] = TABLE1_SYSTEMS, n_clips: int = 3):
+def attention_explorer(study: Study, keys: tuple[str, ...] | list[str] = (), n_clips: int = 0):
     """An :class:`avseld.viz.AttentionExplorer` over the first seed of each system and a few test clips.
 
     Models are rebuilt from their best checkpoints; features come from each run's feature cache,
@@ -442,7 +442,8 @@ def attention_explorer(study: Study, keys: tuple[str, ...] | list[str] = TABLE1_
     from avseld.engine import load_model
     from avseld.viz import AttentionExplorer, ClipInputs
 
-    clips = pick_clips(study, n_clips)
+    keys = list(keys) or list(study.cfg.report.systems)
+    clips = pick_clips(study, n_clips or study.cfg.report.explorer_clips)
     models: dict[str, Any] = {}
     videos: dict[str, dict[str, np.ndarray | None]] = {c.name: {} for c in clips}
     audio: dict[str, dict[str, np.ndarray]] = {c.name: {} for c in clips}

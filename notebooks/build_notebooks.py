@@ -17,11 +17,11 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 HERE = Path(__file__).resolve().parent
 
 PARAMETERS = '''\
-profile = "default"  # str: profile name (smoke, default, paper) or a YAML file
-workdir = ".."  # str: root of everything generated (data/, figures/); ".." = the repository from notebooks/
-data_root = ""  # str: dataset root; "" = <workdir>/<data.root of the profile>
-seeds = []  # list[int]: training seeds; [] = the profile's report.seeds
-device = "auto"  # str: "auto", "cpu" or "cuda"'''
+profile = "default"  # type: str profile name (smoke, default, paper) or a YAML file
+workdir = ".."  # type: str root of everything generated (data/, figures/); the repository when run from notebooks/
+data_root = ""  # type: str dataset root; empty means <workdir>/<data.root of the profile>
+seeds = []  # type: list[int] training seeds; empty means the profile's report.seeds
+device = "auto"  # type: str auto, cpu or cuda'''
 
 SETUP = '''\
 %matplotlib inline
@@ -180,7 +180,7 @@ NOTEBOOKS["05_results"] = [
     md("## 3. Training curves of the three systems"),
     code("fig = viz.plot_training_curves(systems)\nviz.save_figure(fig, st.figures_dir / 'training_curves.png')\nfig"),
     md("## 4. Predicted against reference trajectories (AV-SELD, first seed, the busiest test clip)"),
-    code("clip, ref, pred = report.load_clip_pair(systems['AV-SELD'][0])\n"
+    code("clip, ref, pred = report.load_clip_pair(study.finished_runs(st, study.ABLATION_REFERENCE)[0])\n"
          "fig = viz.plot_trajectories(ref, pred, clip)\nviz.save_figure(fig, st.figures_dir / 'trajectories.png')\nfig"),
     md("## 5. On-screen decisions of matched events\nReference events matched to the same-class prediction "
        "in the same frame within 20°; rows are the reference, columns the prediction."),

@@ -66,8 +66,9 @@ def make_run(workdir: Path, data_root: Path, run_id: str, seed: int, az_noise: f
     Config().save(run / "config.yaml")
     m = evaluate_folders(ref_dir, pred_dir)
     record = {k: m[k] for k in ("F20", "F20_on", "DOAE", "DE", "RDE", "OSA")}
-    record.update(classwise=m["classwise"], ref_dir=str(ref_dir), pred_dir=str(pred_dir),
-                  provenance={"seed": seed, "wall_time_s": 1.0})
+    # as the engine records it: the split-folder root of the references
+    record.update(classwise=m["classwise"], ref_dir=str(data_root / "metadata_dev"), pred_dir=str(pred_dir),
+                  provenance={"seed": seed, "train_wall_s": 1.0})
     (run / "metrics.json").write_text(json.dumps(record, default=float, allow_nan=True))
     with open(run / "log.jsonl", "w") as f:
         for e in range(n_epochs):

@@ -38,7 +38,11 @@ def run(args: argparse.Namespace) -> int:
         notebooks = tuple(n for n in notebooks if any(n.startswith(w) for w in wanted))
         if not notebooks:
             raise ConfigError(f"--only: no notebook matches '{args.only}'")
-    params = {"profile": args.profile, "data_root": args.data_root, "seeds": list(seeds), "device": args.device}
+    from pathlib import Path
+
+    profile = str(Path(args.profile).resolve()) if Path(args.profile).suffix in (".yaml", ".yml") else args.profile
+    data_root = str(Path(args.data_root).resolve()) if args.data_root else ""
+    params = {"profile": profile, "data_root": data_root, "seeds": list(seeds), "device": args.device}
     times = pipeline.run_study(st.workdir, params, notebooks)
     log.info("reproduce: %d notebooks in %.1f s (%s); figures in %s", len(times), time.perf_counter() - t0,
              ", ".join(f"{k[:2]} {v:.0f}s" for k, v in times.items()), st.figures_dir)
