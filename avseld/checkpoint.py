@@ -78,11 +78,12 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
-        lines = [ln.strip() for ln in str(e).splitlines() if "Unsupported global" in ln or "WeightsUnpickler" in ln]
-        first = lines[0] if lines else type(e).__name__
+        lines = [ln.strip() for ln in str(e).splitlines() if "Unsupported global" in ln or "GLOBAL" in ln]
+        if not lines:
+            raise CheckpointError(f"{path}: not a readable checkpoint (corrupt or not a torch file)") from None
         raise CheckpointError(
             f"{path}: refused: the checkpoint carries pickled Python objects, which are never loaded "
-            f"(weights_only=True allows only tensors and plain containers): {first}"
+            f"(weights_only=True allows only tensors and plain containers): {lines[0]}"
         ) from None
     except Exception as e:  # corrupt zip, truncated file, ...
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: {e})") from None

@@ -281,6 +281,10 @@ def train(
         if saved.section_hash(*sections) != cfg.section_hash(*sections):
             log.warning("resuming %s with its saved config.yaml (the given config differs)", run_dir)
         cfg = saved
+    elif resume:  # stopped before its first checkpoint: start again from scratch
+        if env.is_main:
+            (run_dir / "log.jsonl").unlink(missing_ok=True)
+            shutil.rmtree(run_dir / "tensorboard", ignore_errors=True)
     elif run_dir.exists() and (last_path.is_file() or (run_dir / "log.jsonl").is_file()):
         raise ConfigError(f"{run_dir}: run folder exists; pass --resume to continue it or choose another --run-id")
     cfg = cfg.with_overrides({"data.root": str(data_root), "data.cache_dir": str(cache_root), "data.runs_dir": str(runs_root)})

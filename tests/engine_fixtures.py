@@ -38,7 +38,7 @@ def make_rows(rng: np.random.Generator, n_events: int = 2, classes: list[int] | 
     return np.asarray(rows, dtype=np.float64)
 
 
-def render(rows: np.ndarray, rng: np.random.Generator, visual_shape: tuple[int, ...] = (8,)) -> tuple[np.ndarray, np.ndarray]:
+def render(rows: np.ndarray, rng: np.random.Generator, visual_shape: tuple[int, ...] = (9,)) -> tuple[np.ndarray, np.ndarray]:
     """Audio features (2, 251, 64) and visual features (50, *visual_shape) of one clip."""
     audio = rng.normal(0.0, 0.05, size=(2, N_STFT, N_MELS)).astype(np.float32)
     video = rng.normal(0.0, 0.1, size=(50, *visual_shape)).astype(np.float32)
@@ -75,7 +75,7 @@ def write_split(cache_dir: Path, split: str, names: list[str], rooms: list[str |
 
 
 def make_dataset(tmp: Path, n_train_rooms: int = 3, clips_per_room: int = 4, n_test: int = 4, copies: int = 1,
-                 visual_shape: tuple[int, ...] = (8,), seed: int = 0, test_is_train: bool = False,
+                 visual_shape: tuple[int, ...] = (9,), seed: int = 0, test_is_train: bool = False,
                  overrides: dict | None = None) -> tuple[Config, Path, Path]:
     """A fake dataset root (reference CSVs only) and its feature cache.
 

@@ -1,0 +1,226 @@
+"""Training engine: learning, predictions that `evaluate` scores to metrics.json, safe checkpoints,
+exact resume (also after SIGKILL), and the non-finite-loss stop."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from avseld import engine
+from avseld.checkpoint import load_checkpoint, load_model_state
+from avseld.errors import CheckpointError, ConfigError
+from avseld.models import build_model
+
+sys.path.insert(0, str(Path(__file__).parent))
+from engine_fixtures import make_dataset  # noqa: E402
+
+torch.set_num_threads(1)
+REPO = Path(__file__).resolve().parents[1]
+KEYS = ("F20", "F20_on", "DOAE", "DE", "RDE", "OSA")
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """The CLI installs a stderr handler; drop it after each test (capsys closes that stream)."""
+    import logging
+
+    root = logging.getLogger("avseld")
+    before = list(root.handlers)
+    yield
+    for h in root.handlers[:]:
+        if h not in before:
+            root.removeHandler(h)
+
+
+@pytest.fixture(scope="module")
+def overfit_run(tmp_path_factory):
+    """baseline_audio trained on 4 clips whose features carry the labels; dev-test = those clips."""
+    tmp = tmp_path_factory.mktemp("overfit")
+    cfg, data, cache = make_dataset(tmp, n_train_rooms=1, clips_per_room=4, copies=2, test_is_train=True,
+                                    overrides={"data.val_fraction": 0.0, "train.epochs": 20,
+                                               "train.batch_size": 4, "train.lr": 3e-3, "train.tensorboard": True})
+    run = engine.train(cfg, "baseline_audio", 0, data, cache, tmp / "runs")
+    return run, data
+
+
+def test_model_overfits_four_clips(overfit_run):
+    run, _ = overfit_run
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["F20"] >= 0.9, m
+    assert m["DOAE"] < 10
+    log = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == list(range(1, 21))
+    assert log[-1]["train_loss"] < 0.2 * log[0]["train_loss"]
+    assert any((run / "tensorboard").iterdir())
+
+
+def test_predictions_score_to_metrics_json(overfit_run, capsys):
+    from avseld.cli import main
+    from avseld.metrics import evaluate_folders
+
+    run, data = overfit_run
+    m = json.loads((run / "metrics.json").read_text())
+    assert set(KEYS) <= set(m) and len(m["classwise"]) == 13
+    assert {"git_commit", "versions", "seed", "device", "train_wall_s"} <= set(m["provenance"])
+    scored = evaluate_folders(m["ref_dir"], m["pred_dir"])
+    for k in KEYS:
+        assert scored[k] == pytest.approx(m[k], nan_ok=True, abs=1e-12), k
+    assert main(["evaluate", "--ref", m["ref_dir"], "--pred", m["pred_dir"], "--json"]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out[out.index("{"):])["F20"] == pytest.approx(m["F20"])
+
+
+def test_checkpoints_are_safe(overfit_run, tmp_path, capsys):
+    from avseld.cli import main
+
+    run, _ = overfit_run
+    ckpt = torch.load(run / "checkpoints" / "best.pt", weights_only=True)  # plain tensors and containers
+    assert ckpt["model_name"] == "baseline_audio" and "versions" in ckpt
+    model = engine.load_model(run)
+    assert model.model_name == "baseline_audio"
+    # a checkpoint of another model is refused, naming the file
+    with pytest.raises(CheckpointError, match="is for model 'baseline_audio', not 'avseld_audio'"):
+        load_model_state(build_model("avseld_audio"), ckpt, run / "checkpoints" / "best.pt")
+    # a checkpoint carrying a pickled object is refused by the loader and by the CLI (exit 2, no traceback)
+    evil = tmp_path / "run"
+    (evil / "checkpoints").mkdir(parents=True)
+    (evil / "config.yaml").write_text((run / "config.yaml").read_text())
+    torch.save(dict(ckpt, payload=Path("/etc/passwd")), evil / "checkpoints" / "best.pt")
+    with pytest.raises(CheckpointError, match="pickled"):
+        load_checkpoint(evil / "checkpoints" / "best.pt")
+    assert main(["predict", "--run", str(evil)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "pickled" in err and "Traceback" not in err
+    (evil / "checkpoints" / "best.pt").write_bytes(b"not a zip")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(evil / "checkpoints" / "best.pt")
+
+
+# ---- exact resume ------------------------------------------------------------------------------
+
+RESUME_OVERRIDES = {"train.epochs": 3, "train.batch_size": 4, "train.scheduler": "cosine", "train.lr_swap": True,
+                    "data.val_fraction": 0.34}
+
+
+def _resume_data(tmp):
+    return make_dataset(tmp, n_train_rooms=3, clips_per_room=4, overrides=RESUME_OVERRIDES)
+
+
+def _state(run: Path) -> dict:
+    last = load_checkpoint(run / "checkpoints" / "last.pt")
+    best = load_checkpoint(run / "checkpoints" / "best.pt")
+    log = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
+    for r in log:
+        r.pop("epoch_time_s")
+    metrics = json.loads((run / "metrics.json").read_text())
+    for k in ("provenance", "ref_dir", "pred_dir", "run_id"):
+        metrics.pop(k)
+    return {"last": last, "best": best, "log": log, "metrics": metrics}
+
+
+def _assert_identical(a: dict, b: dict) -> None:
+    for which in ("last", "best"):
+        for k, v in a[which]["model_state"].items():
+            assert torch.equal(v, b[which]["model_state"][k]), (which, k)
+    sa, sb = a["last"]["optimizer_state"]["state"], b["last"]["optimizer_state"]["state"]
+    for k in sa:
+        for name in sa[k]:
+            assert torch.equal(torch.as_tensor(sa[k][name]), torch.as_tensor(sb[k][name]))
+    assert a["last"]["scheduler_state"] == b["last"]["scheduler_state"]
+    assert a["log"] == b["log"]
+    assert a["metrics"] == b["metrics"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("straight")
+    cfg, data, cache = _resume_data(tmp)
+    run = engine.train(cfg, "baseline_av", 0, data, cache, tmp / "runs")
+    return _state(run)
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_resume_after_epoch_k_is_bit_identical(uninterrupted, tmp_path, monkeypatch):
+    cfg, data, cache = _resume_data(tmp_path)
+    calls = {"n": 0}
+    real = engine._barrier
+
+    def stop_after_two_epochs(env):  # called once before training, then after every epoch
+        calls["n"] += 1
+        real(env)
+        if calls["n"] == 3:
+            raise _Stop
+
+    monkeypatch.setattr(engine, "_barrier", stop_after_two_epochs)
+    with pytest.raises(_Stop):
+        engine.train(cfg, "baseline_av", 0, data, cache, tmp_path / "runs", run_id="r")
+    monkeypatch.setattr(engine, "_barrier", real)
+    assert load_checkpoint(tmp_path / "runs" / "r" / "checkpoints" / "last.pt")["epoch"] == 2
+    assert not (tmp_path / "runs" / "r" / "metrics.json").exists()
+    with pytest.raises(ConfigError, match="--resume"):
+        engine.train(cfg, "baseline_av", 0, data, cache, tmp_path / "runs", run_id="r")
+    run = engine.train(cfg, "baseline_av", 0, data, cache, tmp_path / "runs", run_id="r", resume=True)
+    _assert_identical(_state(run), uninterrupted)
+
+
+CHILD = """
+import sys, torch
+torch.set_num_threads(1)
+sys.path.insert(0, {tests!r})
+from engine_fixtures import make_dataset
+from avseld import engine
+from pathlib import Path
+import json
+cfg, data, cache = make_dataset(Path({tmp!r}), n_train_rooms=3, clips_per_room=4, overrides=json.loads({over!r}))
+engine.train(cfg, "baseline_av", 0, data, cache, Path({tmp!r}) / "runs", run_id="k", resume={resume})
+"""
+
+
+def test_sigkill_then_resume_matches_uninterrupted(uninterrupted, tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    code = CHILD.format(tests=str(Path(__file__).parent), tmp=str(tmp_path), over=json.dumps(RESUME_OVERRIDES), resume=False)
+    child = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=REPO, stderr=subprocess.PIPE)
+    last = tmp_path / "runs" / "k" / "checkpoints" / "last.pt"
+    deadline = time.time() + 120
+    while time.time() < deadline and child.poll() is None:
+        if last.is_file():  # killed during epoch 2 (or while writing its checkpoint)
+            break
+        time.sleep(0.02)
+    assert child.poll() is None, child.stderr.read().decode()[-2000:]
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    assert not (tmp_path / "runs" / "k" / "metrics.json").exists()
+    code = CHILD.format(tests=str(Path(__file__).parent), tmp=str(tmp_path), over=json.dumps(RESUME_OVERRIDES), resume=True)
+    subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, check=True, capture_output=True)
+    _assert_identical(_state(tmp_path / "runs" / "k"), uninterrupted)
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    from avseld.losses import ADPITLoss
+
+    cfg, data, cache = make_dataset(tmp_path, n_train_rooms=2, clips_per_room=4,
+                                    overrides={"train.epochs": 3, "train.batch_size": 2, "data.val_fraction": 0.5})
+    real = ADPITLoss.forward
+    calls = {"n": 0}
+
+    def poisoned(self, output, target):  # 2 training steps per epoch: the 4th is epoch 2, step 2
+        calls["n"] += output.requires_grad  # validation calls do not count
+        loss = real(self, output, target)
+        return loss * float("nan") if output.requires_grad and calls["n"] == 4 else loss
+
+    monkeypatch.setattr(ADPITLoss, "forward", poisoned)
+    with pytest.raises(engine.NonFiniteLossError, match=r"epoch 2, step 2 .*last good checkpoint"):
+        engine.train(cfg, "baseline_audio", 0, data, cache, tmp_path / "runs", run_id="nan")
+    last = load_checkpoint(tmp_path / "runs" / "nan" / "checkpoints" / "last.pt")
+    assert last["epoch"] == 1
+    assert all(torch.isfinite(v).all() for v in last["model_state"].values() if v.is_floating_point())
