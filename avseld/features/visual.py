@@ -114,7 +114,55 @@ class _EfficientNetTrunk(nn.Module):
         return self.net.extract_features(x)
 
 
-def build_backbone(name: str, weights: str | Path | None = "auto", resnet50_weights: str = "") -> nn.Module:
+# (conv, batch norm) attribute pairs of torchvision's ResNet and the EfficientNet-Lite package
+_CONV_BN_PAIRS = (
+    ("conv1", "bn1"), ("conv2", "bn2"), ("conv3", "bn3"),
+    ("_conv_stem", "_bn0"), ("_conv_head", "_bn1"),
+    ("_expand_conv", "_bn0"), ("_depthwise_conv", "_bn1"), ("_project_conv", "_bn2"),
+)
+
+
+@torch.no_grad()
+def _fold_batchnorm(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
+    """Fold an eval-mode batch norm into the convolution before it (same function, one op fewer)."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    bias = conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)
+    conv.weight.mul_(scale.view(-1, 1, 1, 1))
+    conv.bias = nn.Parameter(bn.bias + (bias - bn.running_mean) * scale)
+
+
+class _SymmetricSameConv(nn.Conv2d):
+    """TensorFlow "same" convolution with stride 1 and odd kernels: the padding is symmetric, so
+    the convolution pads itself instead of a separate ``F.pad`` (identical output, faster)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kh, kw = self.weight.shape[-2:]
+        return nn.functional.conv2d(x, self.weight, self.bias, 1, (kh // 2, kw // 2), self.dilation, self.groups)
+
+
+def _optimise_for_inference(trunk: nn.Module) -> nn.Module:
+    """Fold batch norms into convolutions and drop needless padding ops (eval mode only).
+
+    Same function up to float rounding (~1e-6 relative); ~1.3-2x faster on CPU.
+    """
+    for m in list(trunk.modules()):
+        for conv_name, bn_name in _CONV_BN_PAIRS:
+            conv, bn = getattr(m, conv_name, None), getattr(m, bn_name, None)
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                _fold_batchnorm(conv, bn)
+                setattr(m, bn_name, nn.Identity())
+        if isinstance(m, nn.Sequential) and len(m) == 2 and isinstance(m[0], nn.Conv2d) and isinstance(m[1], nn.BatchNorm2d):
+            _fold_batchnorm(m[0], m[1])  # ResNet downsample branch
+            m[1] = nn.Identity()
+        if type(m).__name__ == "Conv2dDynamicSamePadding" and tuple(m.stride) == (1, 1) and tuple(m.dilation) == (1, 1) \
+                and all(k % 2 == 1 for k in m.weight.shape[-2:]):
+            m.__class__ = _SymmetricSameConv
+    return trunk
+
+
+def build_backbone(
+    name: str, weights: str | Path | None = "auto", resnet50_weights: str = "", optimise: bool = True
+) -> nn.Module:
     """A frozen ImageNet backbone mapping ``(B, 3, H, W)`` to its last feature map ``(B, C, h, w)``.
 
     Args:
@@ -124,6 +172,8 @@ def build_backbone(name: str, weights: str | Path | None = "auto", resnet50_weig
             for ResNet-50, the packaged file for EfficientNet-Lite0), a file path, or ``None`` for
             random weights (tests and benchmarks only; never for results).
         resnet50_weights: local ResNet-50 file tried first when ``weights="auto"``.
+        optimise: fold batch norms into convolutions and skip needless padding ops (inference only;
+            same outputs up to float rounding).
 
     Raises:
         ConfigError: unknown name, or a missing/unsafe weights file (the message says how to get it).
@@ -152,7 +202,7 @@ def build_backbone(name: str, weights: str | Path | None = "auto", resnet50_weig
     trunk.eval()
     for p in trunk.parameters():
         p.requires_grad_(False)
-    return trunk
+    return _optimise_for_inference(trunk) if optimise else trunk
 
 
 def fullview_projection(n_channels: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -252,7 +302,8 @@ class VisualFeatureExtractor:
         if batch_frames < 1:
             raise ValueError(f"batch_frames must be >= 1, got {batch_frames}")
         self.device = torch.device(device)
-        self.backbone = backbone.to(self.device)
+        # channels-last activations: ~1.5-2x faster convolutions on CPU (oneDNN), same results to ~1e-6
+        self.backbone = backbone.to(self.device, memory_format=torch.channels_last)
         self.mode = mode
         self.frame_size = tuple(frame_size)
         self.resize_short = resize_short
@@ -280,7 +331,7 @@ class VisualFeatureExtractor:
         return (x - self._mean) / self._std
 
     def _features(self, x: torch.Tensor) -> torch.Tensor:
-        fmap = self.backbone(x)  # (n, C, h, w)
+        fmap = self.backbone(x.contiguous(memory_format=torch.channels_last))  # (n, C, h, w)
         if self.mode == "baseline":
             return fmap.mean(dim=1).flatten(1)  # (n, h * w)
         pooled = nn.functional.adaptive_avg_pool2d(fmap, self.fullview_grid)  # (n, C, rows, cols)
