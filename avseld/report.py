@@ -268,7 +268,8 @@ def ablation_markdown(df: pd.DataFrame) -> str:
     """The ablation table as Markdown (means, and the change against the reference in brackets)."""
     lines = ["| Variant | F20/1/on (%) | DOAE (°) | RDE (%) | OSA (%) | F20/1 (%) | Change |", "|" + "---|" * 7]
     for _, r in df.iterrows():
-        cells = [f"{r[k]:.1f} ({r['d_' + k]:+.1f})" for k in METRIC_KEYS]
+        cells = ["–" if math.isnan(r[k]) else f"{r[k]:.1f}" + ("" if math.isnan(r["d_" + k]) else f" ({r['d_' + k]:+.1f})")
+                 for k in METRIC_KEYS]
         lines.append(f"| {r['label']} | " + " | ".join(cells) + f" | {r['note']} |")
     return "\n".join(lines) + "\n"
 

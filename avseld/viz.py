@@ -74,6 +74,8 @@ def plot_dataset_statistics(labels: pd.DataFrame) -> Figure:
         ax["dist"].hist(g["distance"] / 100.0, bins=20, alpha=0.6, label=s)
     ax["cls"].set_xticks(np.arange(N_CLASSES) + 0.4 - width / 2, CLASS_NAMES, rotation=40, ha="right")
     ax["cls"].set(title="events per class", ylabel="events")
+    levels = sorted(labels.groupby(["split", "clip", "frame"]).size().unique())
+    ax["poly"].set_xticks(np.asarray(levels) + 0.4 - width / 2, [str(v) for v in levels])
     ax["poly"].set(title="polyphony (active frames)", xlabel="simultaneous events", ylabel="share")
     ax["az"].set(title="azimuth (folded)", xlabel="degrees", ylabel="label frames")
     ax["dist"].set(title="distance", xlabel="metres")
