@@ -151,9 +151,11 @@ def _optimise_for_inference(trunk: nn.Module) -> nn.Module:
             if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
                 _fold_batchnorm(conv, bn)
                 setattr(m, bn_name, nn.Identity())
-        if isinstance(m, nn.Sequential) and len(m) == 2 and isinstance(m[0], nn.Conv2d) and isinstance(m[1], nn.BatchNorm2d):
-            _fold_batchnorm(m[0], m[1])  # ResNet downsample branch
-            m[1] = nn.Identity()
+        if isinstance(m, nn.Sequential):  # ResNet stem and downsample branches: consecutive conv, bn
+            for i in range(len(m) - 1):
+                if isinstance(m[i], nn.Conv2d) and isinstance(m[i + 1], nn.BatchNorm2d):
+                    _fold_batchnorm(m[i], m[i + 1])
+                    m[i + 1] = nn.Identity()
         if type(m).__name__ == "Conv2dDynamicSamePadding" and tuple(m.stride) == (1, 1) and tuple(m.dilation) == (1, 1) \
                 and all(k % 2 == 1 for k in m.weight.shape[-2:]):
             m.__class__ = _SymmetricSameConv
