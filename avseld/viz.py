@@ -172,11 +172,12 @@ def plot_training_curves(runs: dict[str, list[Path]]) -> Figure:
             x = df["epoch"] if "epoch" in df else np.arange(len(df))
             for ax, (_, pick) in zip(axes, panels):
                 for col in (c for c in df.columns if pick(c)):
-                    style = "--" if ("train" in col or "OSA" in col) else "-"
+                    style = "--" if ("train" in col or "OSA" in col) else ":" if col.endswith("F20_on") else "-"
                     ax.plot(x, df[col], style, color=_cmap(2 * si), alpha=0.9 if ri == 0 else 0.5,
                             label=f"{label}: {col}" if ri == 0 else None)
     for ax, (name, _) in zip(axes, panels):
-        ax.set(title=name if name != "RDE" else "RDE (solid) / OSA (dashed)", xlabel="epoch")
+        titles = {"F20": "F20 (solid) / F20_on (dotted)", "RDE": "RDE (solid) / OSA (dashed)"}
+        ax.set(title=titles.get(name, name), xlabel="epoch")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=6)
     return fig
@@ -268,6 +269,7 @@ def plot_table1(table: pd.DataFrame, std: pd.DataFrame | None = None) -> Figure:
         for b, src in zip(bars, table["source"]):
             if src == "published":
                 b.set_hatch("//")
+        ax.bar_label(bars, fmt="%.1f", fontsize=7)
         ax.set_xticks(x, labels, rotation=60, ha="right", fontsize=7)
         ax.set(title=_METRIC_LABELS[k])
     fig.suptitle("Table 1: the report (STARSS23, hatched) and this study (its profile's data)")
