@@ -84,8 +84,7 @@ SYSTEMS: dict[str, System] = {
     )
 }
 
-TABLE1_SYSTEMS = ("baseline_av", "avseld", "avseld_plus")
-ABLATION_REFERENCE = "avseld"
+ABLATION_REFERENCE = "avseld"  # 04's variants are compared with this system (Table 1 rows: report.systems)
 
 # keys left out of the run hash: they change where or how fast a run goes, not what it computes
 _HASH_EXCLUDE = {("train", "seed"), ("train", "device"), ("train", "num_workers"), ("features", "device"),
@@ -169,11 +168,11 @@ def open_study(
         workdir: where ``data/`` and ``figures/`` go.
         data_root: dataset root; empty means ``<workdir>/<data.root>`` (absolute roots are kept).
         seeds: training seeds; empty means the profile's ``report.seeds``.
-        device: ``auto``, ``cpu`` or ``cuda`` for training and feature extraction.
+        device: ``cpu`` or ``cuda`` for training and feature extraction; ``auto`` keeps the profile's.
         overrides: further dotted overrides.
     """
     cfg = load_config(profile, overrides)
-    if device:
+    if device and device != "auto":  # "auto" keeps the profile's devices (and so its cache keys)
         cfg = cfg.with_overrides({"train.device": device, "features.device": device})
     workdir = Path(workdir).expanduser().resolve()
 

@@ -137,6 +137,7 @@ def test_run_ids_are_deterministic_and_distinct(tmp_path):
     st = study.open_study("smoke", tmp_path, seeds=[0, 1], device="cpu")
     a = st.run_dirs("avseld")
     assert a == study.open_study("smoke", tmp_path, seeds=[0, 1], device="cuda").run_dirs("avseld")  # device-free
+    assert study.open_study("smoke", tmp_path).cfg.features.device == "cpu"  # auto keeps the profile's
     assert [d.name[-3:] for d in a] == ["-s0", "-s1"]
     names = {k: st.run_dirs(k)[0].name for k in study.SYSTEMS}
     assert len(set(names.values())) == len(names)  # every system its own run
