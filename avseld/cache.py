@@ -296,11 +296,13 @@ def build_feature_cache(
         meta = _read_meta(split_dir)
         if meta is not None and meta.get("fingerprint") == fp and meta.get("format") == CACHE_FORMAT:
             log.info("%s: cached (%d clips)", split, meta["n_clips"])
+            for left in (cache_dir / PARTIAL).glob(f"{split}-{'?' * 16}"):  # a run killed after meta.json
+                shutil.rmtree(left, ignore_errors=True)
             continue
         if meta is not None:
             log.warning("%s: source files changed since the cache was written; rebuilding", split)
             (split_dir / META).unlink()
-        for old in (cache_dir / PARTIAL).glob(f"{split}-*"):
+        for old in (cache_dir / PARTIAL).glob(f"{split}-{'?' * 16}"):
             if old.name != f"{split}-{fp}":
                 shutil.rmtree(old, ignore_errors=True)
         shard_dir = cache_dir / PARTIAL / f"{split}-{fp}"

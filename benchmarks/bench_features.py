@@ -307,14 +307,16 @@ def main() -> None:
     p.add_argument("--clips", type=int, default=4, help="clips per timed caching run")
     p.add_argument("--cv2-path", default=os.environ.get("AVSELD_CV2_PATH", ""), help="folder holding an OpenCV install")
     p.add_argument("--only", nargs="*", default=None, help="subset: caching logmel visual profiles loading")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (1 by default: stable numbers on a shared 2-core machine)")
     args = p.parse_args()
     if args.cv2_path:
         sys.path.append(args.cv2_path)
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     rows: list[dict] = []
-    notes = [f"torch threads 2; load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
+    notes = [f"torch threads {args.threads}; load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
              "(wall times are inflated when other jobs share the machine; CPU seconds less so)"]
     steps = {"caching": lambda: bench_caching(args.clips, rows, notes), "logmel": lambda: bench_logmel(rows),
              "visual": lambda: bench_visual(rows), "profiles": lambda: bench_profiles(rows, args.clips),
