@@ -154,9 +154,12 @@ def evaluate(model: nn.Module, arrays: ClipArrays, cfg: Config, device: torch.de
 
 
 def _autocast(device: torch.device, enabled: bool):
+    """Mixed precision: float16/bfloat16 on a GPU, bfloat16 on a CPU; a no-op when not enabled."""
     if enabled and device.type == "cuda":
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.autocast("cuda", dtype=dtype)
+    if enabled and device.type == "cpu":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
     return torch.autocast(device.type, enabled=False)
 
 
@@ -263,6 +266,8 @@ def train(
         NonFiniteLossError: the loss became non-finite (``last.pt`` of the previous epoch is kept).
     """
     env = setup_distributed(cfg.train.device)
+    if cfg.train.num_threads > 0:
+        torch.set_num_threads(cfg.train.num_threads)
     data_root, cache_root, runs_root = Path(data_root), Path(cache_root), Path(runs_root)
     cfg = cfg.with_overrides({"model.name": model_name, "train.seed": int(seed)})
     run_id = run_id or default_run_id(cfg, model_name, seed)
@@ -317,8 +322,8 @@ def train(
     else:
         optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=tc.epochs) if tc.scheduler == "cosine" else None
-    use_amp = tc.amp and env.device.type == "cuda"
-    scaler = torch.amp.GradScaler("cuda") if use_amp and not torch.cuda.is_bf16_supported() else None
+    use_amp = (tc.amp and env.device.type == "cuda") or (tc.cpu_bf16 and env.device.type == "cpu")
+    scaler = torch.amp.GradScaler("cuda") if use_amp and env.device.type == "cuda" and not torch.cuda.is_bf16_supported() else None
     loss_fn = ADPITLoss(mask_onscreen=tc.onscreen_mask)
 
     start_epoch, global_step, best_score, best_epoch, wall = 0, 0, -math.inf, 0, 0.0
