@@ -168,6 +168,8 @@ class ReportConfig:
     )
     figures_dir: str = "figures"  # figures and tables, relative to the workdir
     explorer_clips: int = 3  # dev-test clips offered by the attention explorer (06)
+    parallel_runs: int = 1  # training runs side by side in worker processes (2 on a 2-core CPU)
+    threads_per_run: int = 1  # torch threads of each worker when parallel_runs > 1
 
 
 @dataclass(frozen=True)
