@@ -83,6 +83,8 @@ class AVSELDNet(nn.Module):
         n_fusion_layers, n_fusion_heads, fusion_ff, fusion_dropout: the fusion decoder.
         fusion_window: visual frames each audio frame may attend to on either side (None: all).
         fnn_size: width of the shared head Linear and of each branch.
+        head_depth: Linear layers per output branch: 2 = Linear -> ReLU -> Linear (default),
+            1 = a single Linear per branch (the depth of the baseline's output layer).
         n_tracks, n_classes: output layout.
     """
 
@@ -110,6 +112,7 @@ class AVSELDNet(nn.Module):
         fusion_dropout: float = 0.1,
         fusion_window: int | None = None,
         fnn_size: int = 128,
+        head_depth: int = 2,
         n_tracks: int = N_TRACKS,
         n_classes: int = N_CLASSES,
     ) -> None:
@@ -130,10 +133,18 @@ class AVSELDNet(nn.Module):
             self.token_pos = nn.Parameter(torch.zeros(self.n_tokens, d)) if self.n_tokens > 1 else None
             self.fusion = FusionDecoder(d, n_fusion_heads, n_fusion_layers, fusion_ff, fusion_dropout)
         n, k = n_tracks, n_classes
+        if head_depth not in (1, 2):
+            raise ValueError(f"head_depth must be 1 or 2, got {head_depth}")
         self.shared = nn.Linear(d, fnn_size)
-        self.doa_head = nn.Sequential(nn.Linear(fnn_size, fnn_size), nn.ReLU(), nn.Linear(fnn_size, n * 2 * k))
-        self.dist_head = nn.Sequential(nn.Linear(fnn_size, fnn_size), nn.ReLU(), nn.Linear(fnn_size, n * k))
-        self.onscreen_head = nn.Sequential(nn.Linear(fnn_size, fnn_size), nn.ReLU(), nn.Linear(fnn_size, n * k))
+
+        def branch(out_dim: int) -> nn.Module:
+            if head_depth == 1:
+                return nn.Linear(fnn_size, out_dim)
+            return nn.Sequential(nn.Linear(fnn_size, fnn_size), nn.ReLU(), nn.Linear(fnn_size, out_dim))
+
+        self.doa_head = branch(n * 2 * k)
+        self.dist_head = branch(n * k)
+        self.onscreen_head = branch(n * k)
 
     @property
     def uses_video(self) -> bool:
