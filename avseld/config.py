@@ -127,7 +127,7 @@ class TrainConfig:
     onscreen_mask: bool = False  # mask the on-screen BCE to active tracks
     lr_swap: bool = False  # left-right swap augmentation
     amp: bool = True  # mixed precision when on a GPU
-    cpu_bf16: bool = False  # bfloat16 autocast when training on a CPU (about 2x on AVX512-BF16/AMX CPUs)
+    cpu_bf16: bool = False  # bfloat16 autocast when training on a CPU (1.1-1.6x per training step on this project's AMX CPU)
     num_threads: int = 0  # torch threads per training process (0: torch's default)
     num_workers: int = 0
     device: str = "auto"

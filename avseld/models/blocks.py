@@ -78,8 +78,9 @@ class ConvEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, T, F) -> (B, T', n_filters * F') with T' = T // prod(t_pools).
 
-        On the CPU the convolutions run channels-last (oneDNN's fast path, about 1.2x in fp32 and 2x
-        under bfloat16 autocast, measured in benchmarks/bench_models.py); values are unchanged.
+        On the CPU the convolutions run channels-last (oneDNN's fast path): in one measurement on
+        this project's CPU (baseline_av, batch 32, one thread) a training step went from 22 to 27
+        clips/s in float32 and from 29 to 54 clips/s under bfloat16 autocast; values are unchanged.
         """
         if x.device.type == "cpu":
             x = x.contiguous(memory_format=torch.channels_last)
