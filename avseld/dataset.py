@@ -502,21 +502,17 @@ def validate_dataset(
         wav_names = {p.stem for p in (root / AUDIO_DIR[kind] / split).glob("*.wav")}
         if not wav_names:
             problems.append(f"{root / AUDIO_DIR[kind] / split}: split folder has no wav files")
-        vdir = root / VIDEO_DIR[kind] / split
-        if not vdir.is_dir():
-            problems.append(f"{vdir}: video folder missing for split {split}")
-        else:
-            for p in sorted(vdir.glob("*.mp4")):
+        companions = [(VIDEO_DIR[kind], "mp4", "video")]
+        if kind in META_DIR:
+            companions.append((META_DIR[kind], "csv", "metadata"))
+        for folder, ext, what in companions:  # every mp4 / csv must pair with a wav of the same name
+            d = root / folder / split
+            if not d.is_dir():
+                problems.append(f"{d}: {what} folder missing for split {split}")
+                continue
+            for p in sorted(d.glob(f"*.{ext}")):
                 if p.stem not in wav_names:
                     problems.append(f"{p}: no matching audio {p.stem}.wav in {AUDIO_DIR[kind]}/{split}")
-        if kind in META_DIR:
-            mdir = root / META_DIR[kind] / split
-            if not mdir.is_dir():
-                problems.append(f"{mdir}: metadata folder missing for split {split}")
-            else:
-                for p in sorted(mdir.glob("*.csv")):
-                    if p.stem not in wav_names:
-                        problems.append(f"{p}: no matching audio {p.stem}.wav in {AUDIO_DIR[kind]}/{split}")
     clips = discover_clips(root, chosen) if chosen else []
     n_frames = int(round(duration_s / LABEL_HOP_S))
     labels: dict[str, np.ndarray] = {}
