@@ -84,9 +84,28 @@ def librosa_logmel(audio: np.ndarray) -> np.ndarray:
     return librosa.power_to_db(mel)
 
 
+def opencv_every_third_frame(path: Path, resize: tuple[int, int] | None = None) -> list[np.ndarray]:
+    """The official recipe's video decode: OpenCV, every third frame (30 fps -> 10 fps), optionally
+    resized (width, height) before the BGR -> RGB conversion; RGB uint8 frames."""
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    frames, k = [], 0
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        if k % 3 == 0:
+            if resize is not None:
+                frame = cv2.resize(frame, resize)
+            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+        k += 1
+    cap.release()
+    return frames
+
+
 def official_per_clip(root: Path, out: Path, backbone) -> list[str]:
     """The official extraction loop, re-expressed: per clip, per frame, one file per tensor."""
-    import cv2
     import librosa
     import torch
     from PIL import Image
@@ -98,16 +117,8 @@ def official_per_clip(root: Path, out: Path, backbone) -> list[str]:
     for wav in sorted((root / "stereo_dev" / "dev-train-b").glob("*.wav")):
         audio, _ = librosa.load(wav, sr=SR, mono=False)
         torch.save(torch.tensor(librosa_logmel(audio), dtype=torch.float32), out / f"{wav.stem}_audio.pt")
-        cap = cv2.VideoCapture(str(root / "video_dev" / "dev-train-b" / f"{wav.stem}.mp4"))
-        frames, k = [], 0
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            if k % 3 == 0:
-                frames.append(Image.fromarray(cv2.cvtColor(cv2.resize(frame, (360, 180)), cv2.COLOR_BGR2RGB)))
-            k += 1
-        cap.release()
+        mp4 = root / "video_dev" / "dev-train-b" / f"{wav.stem}.mp4"
+        frames = [Image.fromarray(f) for f in opencv_every_third_frame(mp4, resize=(360, 180))]
         with torch.no_grad():
             x = torch.stack([preprocess(f) for f in frames])
             torch.save(torch.mean(backbone(x), dim=1), out / f"{wav.stem}_video.pt")
@@ -146,19 +157,9 @@ def bench_caching(n_clips: int, rows: list[dict], notes: list[str]) -> None:
         da = float(np.abs(sa.audio - a_off).max())
         dv = float(np.abs(sa.video - v_off).max() / np.abs(v_off).max())
         # our transform chain on OpenCV's decoded frames, to separate decoder from transform differences
-        import cv2
-
         from avseld.features import build_visual_extractor
 
-        cap = cv2.VideoCapture(str(root / "video_dev" / "dev-train-b" / f"{names[0]}.mp4"))
-        frames, k = [], 0
-        while True:
-            ok, f = cap.read()
-            if not ok:
-                break
-            if k % 3 == 0:
-                frames.append(cv2.cvtColor(f, cv2.COLOR_BGR2RGB))
-            k += 1
+        frames = opencv_every_third_frame(root / "video_dev" / "dev-train-b" / f"{names[0]}.mp4")
         ex = build_visual_extractor(cfg.features, weights=wpath)
         dv_same = float(np.abs(ex(np.stack(frames)) - v_off[0]).max() / np.abs(v_off[0]).max())
     rows.append({"bench": "caching (ResNet-50 baseline mode, 640x360 30 fps)", "variant": "official per-clip recipe",
