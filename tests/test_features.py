@@ -186,3 +186,25 @@ def test_fullview_projection_fixed():
     assert not np.allclose(a, fullview_projection(64, 8, seed=1))
     with pytest.raises(ConfigError, match="fullview_dim"):
         fullview_projection(64, 65)
+
+
+def test_cpu_bf16_visual_features_close_to_float32_and_keyed():
+    """features.cpu_bf16 runs the backbone in bfloat16: same shapes, close values, a new cache key."""
+    from avseld.cache import feature_cache_dir
+
+    over = ["features.backbone=resnet50", "features.frame_width=128", "features.frame_height=64",
+            "features.resize_short=64", "features.crop_size=64", "features.device=cpu"]
+    fc32 = load_config("smoke", over).features
+    fc16 = load_config("smoke", over + ["features.cpu_bf16=true"]).features
+    torch.manual_seed(0)
+    ex32 = build_visual_extractor(fc32, weights=None)
+    ex16 = VisualFeatureExtractor(ex32.backbone, "resnet50", frame_size=(128, 64), resize_short=64, crop_size=64,
+                                  cpu_bf16=True)
+    frames = np.random.default_rng(0).integers(0, 255, size=(4, 64, 128, 3), dtype=np.uint8)
+    y32, y16 = ex32(frames), ex16(frames)
+    assert y16.dtype == np.float32 and y16.shape == y32.shape
+    rel = np.abs(y16 - y32).max() / np.abs(y32).max()
+    assert 0 < rel < 2e-2  # bfloat16 really ran, and stays close
+    a = feature_cache_dir(load_config("smoke", over), "/c")
+    b = feature_cache_dir(load_config("smoke", over + ["features.cpu_bf16=true"]), "/c")
+    assert a != b

@@ -281,6 +281,8 @@ class VisualFeatureExtractor:
         projection: ``(C, fullview_dim)`` channel projection (full-view mode).
         batch_frames: frames per backbone batch.
         device: torch device.
+        cpu_bf16: run the backbone under bfloat16 autocast when on a CPU (faster on CPUs with AMX /
+            AVX512-BF16; features then differ from float32 by about 1e-3 relative for ResNet-50).
     """
 
     def __init__(
@@ -295,6 +297,7 @@ class VisualFeatureExtractor:
         projection: np.ndarray | None = None,
         batch_frames: int = 64,
         device: str | torch.device = "cpu",
+        cpu_bf16: bool = False,
     ) -> None:
         if mode not in ("baseline", "fullview"):
             raise ValueError(f"mode must be 'baseline' or 'fullview', got {mode!r}")
@@ -313,6 +316,7 @@ class VisualFeatureExtractor:
         self.crop_size = crop_size
         self.fullview_grid = tuple(fullview_grid)
         self.batch_frames = batch_frames
+        self.cpu_bf16 = cpu_bf16 and self.device.type == "cpu"
         mean, std = NORMALISATION[backbone_name]
         self._mean = torch.tensor(mean, device=self.device).view(1, 3, 1, 1)
         self._std = torch.tensor(std, device=self.device).view(1, 3, 1, 1)
@@ -334,7 +338,9 @@ class VisualFeatureExtractor:
         return (x - self._mean) / self._std
 
     def _features(self, x: torch.Tensor) -> torch.Tensor:
-        fmap = self.backbone(x.contiguous(memory_format=torch.channels_last))  # (n, C, h, w)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.cpu_bf16):
+            fmap = self.backbone(x.contiguous(memory_format=torch.channels_last))  # (n, C, h, w)
+        fmap = fmap.float()
         if self.mode == "baseline":
             return fmap.mean(dim=1).flatten(1)  # (n, h * w)
         pooled = nn.functional.adaptive_avg_pool2d(fmap, self.fullview_grid)  # (n, C, rows, cols)
@@ -388,4 +394,5 @@ def build_visual_extractor(
         projection=projection if feature_cfg.visual_mode == "fullview" else None,
         batch_frames=feature_cfg.batch_frames,
         device=resolve_device(feature_cfg.device),
+        cpu_bf16=feature_cfg.cpu_bf16,
     )
