@@ -171,6 +171,7 @@ class ReportConfig:
         "fullview",
         "lr_swap",
     )
+    ablation_seeds: tuple[int, ...] = ()  # 04's seeds (variants and their AV-SELD reference); empty: `seeds`
     figures_dir: str = "figures"  # figures and tables, relative to the workdir
     explorer_clips: int = 3  # dev-test clips offered by the attention explorer (06)
     parallel_runs: int = 1  # training runs side by side in worker processes (2 on a 2-core CPU)

@@ -141,10 +141,16 @@ class Study:
     figures_dir: Path
     seeds: tuple[int, ...] = field(default=())
 
-    def run_dirs(self, key: str) -> list[Path]:
-        """The (deterministic) run folders of a system over the study's seeds."""
+    @property
+    def ablation_seeds(self) -> tuple[int, ...]:
+        """Seeds of the ablation study (04): ``report.ablation_seeds`` among the study's seeds, else all."""
+        chosen = tuple(s for s in self.cfg.report.ablation_seeds if s in self.seeds)
+        return chosen or self.seeds
+
+    def run_dirs(self, key: str, seeds: tuple[int, ...] | list[int] | None = None) -> list[Path]:
+        """The (deterministic) run folders of a system over ``seeds`` (default: the study's seeds)."""
         scfg = get_system(key).config(self.cfg)
-        return [self.runs_root / run_id(scfg, s) for s in self.seeds]
+        return [self.runs_root / run_id(scfg, s) for s in (self.seeds if seeds is None else seeds)]
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the workdir when it lies under it (POSIX separators)."""
@@ -365,9 +371,10 @@ def run_system(study: Study, key: str, seeds: tuple[int, ...] | list[int] | None
     return run_systems(study, [key], seeds)[key]
 
 
-def finished_runs(study: Study, key: str) -> list[Path]:
-    """The finished run folders of a system; raises :class:`DataError` naming any missing run."""
-    dirs = study.run_dirs(key)
+def finished_runs(study: Study, key: str, seeds: tuple[int, ...] | list[int] | None = None) -> list[Path]:
+    """The finished run folders of a system (over ``seeds``, default the study's); raises
+    :class:`DataError` naming any missing run."""
+    dirs = study.run_dirs(key, seeds)
     missing = [d for d in dirs if not is_finished(d)]
     if missing:
         raise DataError(
@@ -395,7 +402,7 @@ def table1_runs(study: Study) -> dict[str, list[Path]]:
 def ablation_runs(study: Study) -> dict[str, tuple[str, str, list[Path]]]:
     """``{key: (label, note, finished runs)}``: the reference AV-SELD first, then the profile's ablations."""
     keys = [ABLATION_REFERENCE, *[k for k in study.cfg.report.ablations if k != ABLATION_REFERENCE]]
-    return {k: (get_system(k).label, get_system(k).note, finished_runs(study, k)) for k in keys}
+    return {k: (get_system(k).label, get_system(k).note, finished_runs(study, k, study.ablation_seeds)) for k in keys}
 
 
 def test_clips(study: Study) -> list:

@@ -147,3 +147,14 @@ def test_run_ids_are_deterministic_and_distinct(tmp_path):
     with pytest.raises(DataError, match="not finished: data/runs/avseld-"):
         study.finished_runs(st, "avseld")
     assert math.isnan(report.to_report_units({"F20": None})["F20"])
+
+
+def test_ablation_seeds_subset_of_study_seeds(tmp_path):
+    st = study.open_study("default", tmp_path, device="cpu")
+    assert st.seeds == (0, 1) and st.ablation_seeds == (0,)  # the default profile's hour budget
+    both = study.open_study("default", tmp_path, overrides=["report.ablation_seeds=[]"])
+    assert both.ablation_seeds == (0, 1)  # empty: the study's seeds
+    only1 = study.open_study("default", tmp_path, seeds=[1])
+    assert only1.ablation_seeds == (1,)  # a seed outside the study is never trained for the ablations
+    with pytest.raises(DataError, match=r"not finished: data/runs/avseld-\w+-s0 \(run"):
+        study.ablation_runs(st)  # looks for seed 0 only
