@@ -56,6 +56,7 @@ class SynthConfig:
     video_fps: float = 29.97  # video frame rate; readers sample 10 fps by timestamp
     video_codec: Literal["libx264", "mpeg4"] = "libx264"  # encoder (single-threaded, reproducible)
     max_polyphony: int = 3  # at most this many simultaneous events (1..3)
+    layer_probs: tuple[float, ...] = (1.0, 0.75, 0.35)  # chance that polyphony layer 1, 2, 3 has events in a clip
     moving_prob: float = 0.35  # probability that an event moves (10-45 deg/s)
     same_class_prob: float = 0.15  # probability that an overlapping event copies the class it overlaps
     max_distractors: int = 3  # silent visible objects per clip, 0..max

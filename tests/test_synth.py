@@ -204,3 +204,22 @@ def test_synth_command_resumes_and_refuses_another_config(tmp_path, capsys):
     assert wav.stat().st_mtime_ns == mtime
     assert main(args[:-2] + ["--set", "synth.video_fps=15.0"]) == 2
     assert "another synth config" in capsys.readouterr().err
+
+
+def _polyphony_shares(cfg: SynthConfig) -> np.ndarray:
+    poly = np.zeros(4)
+    for s in plan_dataset(cfg, seed=0):
+        counts = np.bincount(scene_labels(s)[:, 0].astype(int), minlength=50)
+        poly += np.bincount(counts, minlength=4)[:4]
+    return poly / poly.sum()
+
+
+def test_layer_probs_set_the_polyphony():
+    small = dict(n_train_rooms=2, n_test_rooms=1, n_train_clips=40, n_test_clips=20)
+    mono = _polyphony_shares(SynthConfig(**small, layer_probs=(1.0, 0.0, 0.0)))
+    assert mono[2] == mono[3] == 0  # one layer: never two events at once
+    busy = _polyphony_shares(SynthConfig(**small, layer_probs=(1.0, 1.0, 1.0)))
+    calm = _polyphony_shares(SynthConfig(**small, layer_probs=(1.0, 0.3, 0.1)))
+    assert busy[2] + busy[3] > calm[2] + calm[3] + 0.15 and busy[3] > calm[3]
+    with pytest.raises(Exception, match="synth.layer_probs"):
+        plan_dataset(SynthConfig(**small, layer_probs=(1.0, 2.0, 0.0)), seed=0)

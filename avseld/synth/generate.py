@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from avseld.atomic import atomic_path, write_text_atomic
-from avseld.errors import DataError
+from avseld.errors import ConfigError, DataError
 from avseld.synth.room import Room, render_source, sample_room
 from avseld.synth.scenes import Scene, plan_scene, scene_labels
 from avseld.synth.sounds import generate_sound
@@ -60,6 +60,8 @@ def plan_dataset(cfg, seed: int | None = None) -> list[Scene]:
         raise ValueError("synth needs at least one train room and one test room")
     if not 1 <= cfg.max_polyphony <= 3:
         raise ValueError(f"synth.max_polyphony must be 1..3, got {cfg.max_polyphony}")
+    if len(cfg.layer_probs) != 3 or not all(0.0 <= p <= 1.0 for p in cfg.layer_probs):
+        raise ConfigError(f"config key synth.layer_probs: expected 3 probabilities in [0, 1], got {list(cfg.layer_probs)}")
     if cfg.video_width % 2 or cfg.video_height % 2:
         raise ValueError(f"synth video size must be even, got {cfg.video_width}x{cfg.video_height}")
     scenes = []
@@ -89,6 +91,7 @@ def plan_dataset(cfg, seed: int | None = None) -> list[Scene]:
                     video_height=cfg.video_height,
                     video_fps=cfg.video_fps,
                     max_polyphony=cfg.max_polyphony,
+                    layer_probs=tuple(cfg.layer_probs),
                     moving_prob=cfg.moving_prob,
                     same_class_prob=cfg.same_class_prob,
                     max_distractors=cfg.max_distractors,

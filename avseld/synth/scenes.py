@@ -34,8 +34,10 @@ DURATION_RANGE_S: tuple[tuple[float, float], ...] = (
     (1.0, 3.0),  # bell
     (0.5, 1.5),  # knock
 )
-# (probability that the layer is used in a clip, (first onset range), (gap range)) per layer
-LAYERS = ((1.0, (0.0, 0.8), (0.2, 1.5)), (0.75, (0.0, 2.5), (0.5, 2.5)), (0.35, (0.3, 3.5), (1.0, 4.0)))
+# ((first onset range), (gap range)) per polyphony layer; whether a layer is used in a clip is drawn
+# with the probabilities of ``synth.layer_probs``
+LAYERS = (((0.0, 0.8), (0.2, 1.5)), ((0.0, 2.5), (0.5, 2.5)), ((0.3, 3.5), (1.0, 4.0)))
+LAYER_PROBS = (1.0, 0.75, 0.35)
 TRAJ_STEP_S = 0.1  # spacing of the stored trajectory points
 MIN_DISTANCE_M = 0.5
 MAX_DISTANCE_M = 5.0
@@ -147,6 +149,7 @@ def plan_scene(
     video_height: int = 180,
     video_fps: float = 29.97,
     max_polyphony: int = 3,
+    layer_probs: tuple[float, ...] = LAYER_PROBS,
     moving_prob: float = 0.35,
     same_class_prob: float = 0.15,
     max_distractors: int = 3,
@@ -162,6 +165,7 @@ def plan_scene(
             across a split); refilled with a random permutation when empty.
         duration_s ... video_fps: clip format.
         max_polyphony: number of layers (at most 3 events at once).
+        layer_probs: probability that each layer has events in the clip (first, second, third).
         moving_prob: probability that an event moves.
         same_class_prob: probability that an overlapping event copies the class of one it overlaps.
         max_distractors: silent visible objects per clip (0..max).
@@ -169,7 +173,7 @@ def plan_scene(
         background_seed: seed of the room's background picture.
     """
     spans: list[tuple[float, float, int, int]] = []  # onset, offset, class, layer
-    for layer, (p_use, first_range, gap_range) in enumerate(LAYERS[:max_polyphony]):
+    for layer, ((first_range, gap_range), p_use) in enumerate(zip(LAYERS[:max_polyphony], layer_probs)):
         if rng.random() >= p_use:
             continue
         t = rng.uniform(*first_range)
