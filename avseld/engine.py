@@ -193,11 +193,16 @@ def feature_cache_dir(cfg: Config, cache_root: str | Path) -> Path:
 
 
 def _ensure_cache(cfg: Config, data_root: Path, cache_root: Path, env: DistEnv) -> Path:
+    """Build (or finish an interrupted build of) the feature cache when a train or test split is missing."""
+    from avseld.cache import list_cached_splits
+
     cache_dir = feature_cache_dir(cfg, cache_root)
-    if env.is_main and not cache_dir.is_dir():
+    have = list_cached_splits(cache_dir) if cache_dir.is_dir() else []
+    complete = all(any(s.startswith(p) for s in have) for p in (*cfg.data.train_splits, *cfg.data.test_splits))
+    if env.is_main and not complete:
         from avseld.cache import build_feature_cache
 
-        log.info("no feature cache at %s: extracting features from %s", cache_dir, data_root)
+        log.info("feature cache %s lacks a split: extracting features from %s", cache_dir, data_root)
         cache_dir = Path(build_feature_cache(cfg, data_root, cache_root))
     _barrier(env)
     return cache_dir

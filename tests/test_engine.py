@@ -224,3 +224,22 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypa
     last = load_checkpoint(tmp_path / "runs" / "nan" / "checkpoints" / "last.pt")
     assert last["epoch"] == 1
     assert all(torch.isfinite(v).all() for v in last["model_state"].values() if v.is_floating_point())
+
+
+def test_interrupted_feature_cache_is_finished_before_training(tmp_path, monkeypatch):
+    """A cache folder holding only some splits (an interrupted extraction) is completed, not trusted."""
+    import shutil
+
+    import avseld.cache
+
+    cfg, data, cache = make_dataset(tmp_path)
+    cache_dir = engine.feature_cache_dir(cfg, cache)
+    calls = []
+    monkeypatch.setattr(avseld.cache, "build_feature_cache", lambda c, d, r: calls.append(d) or cache_dir)
+    env = engine.DistEnv(world_size=1, rank=0, local_rank=0, device=torch.device("cpu"))
+    assert engine._ensure_cache(cfg, data, cache, env) == cache_dir and calls == []  # complete: used as is
+    for split in avseld.cache.list_cached_splits(cache_dir):
+        if split.startswith("dev-train"):
+            shutil.rmtree(cache_dir / split)
+    engine._ensure_cache(cfg, data, cache, env)
+    assert calls == [data]  # the train split is missing: extraction resumes
