@@ -26,7 +26,9 @@ import hashlib
 import json
 import logging
 import shutil
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -262,14 +264,33 @@ def build_feature_cache(
         ConfigError: missing backbone weights (saying where to put them).
     """
     from avseld.dataset import discover_clips
-    from avseld.features import audio_channel_names, visual_feature_shape
 
-    fc = cfg.features
     cache_dir = feature_cache_dir(cfg, cache_root)
     clips = discover_clips(data_root, splits)
     if not clips:
         raise DataError(f"{data_root}: no clips found" + (f" for splits {list(splits)}" if splits else ""))
     cache_dir.mkdir(parents=True, exist_ok=True)
+    with _exclusive(cache_dir / ".lock"):  # a second process building the same cache waits, then skips
+        return _build_locked(cfg, cache_dir, clips, weights)
+
+
+@contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock (``fcntl.flock``) on ``lock_path``; released when the process dies."""
+    import fcntl
+
+    with open(lock_path, "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _build_locked(cfg: Any, cache_dir: Path, clips: list[Any], weights: Any) -> Path:
+    from avseld.features import audio_channel_names, visual_feature_shape
+
+    fc = cfg.features
     feat_yaml = yaml.safe_dump({"features": cfg.to_dict()["features"]}, sort_keys=False)
     if not (cache_dir / "feature_config.yaml").is_file():
         write_text_atomic(cache_dir / "feature_config.yaml", feat_yaml)

@@ -219,3 +219,45 @@ def test_missing_resnet_weights_error(dataset, tmp_path, monkeypatch):
     rc = main(["features", "--profile", "smoke", "--data", str(dataset), "--cache", str(tmp_path / "c"),
                "--set", "features.backbone=resnet50", "--set", f"features.resnet50_weights={tmp_path / 'nope.pth'}"])
     assert rc == 2
+
+
+
+_COUNTING_CHILD = textwrap.dedent(
+    """
+    import sys, time
+    import avseld.cache as c
+    from avseld.config import load_config
+    orig, calls = c._ClipWorker.features, []
+    def slow(self, *a):
+        calls.append(1)
+        time.sleep(0.3)
+        return orig(self, *a)
+    c._ClipWorker.features = slow
+    c.build_feature_cache(load_config("smoke", sys.argv[3:]), sys.argv[1], sys.argv[2])
+    print("extracted", len(calls))
+    """
+)
+
+
+def test_two_processes_building_one_cache_take_turns(tmp_path):
+    """A second builder of the same cache waits for the first (file lock), then finds it done."""
+    data = make_dataset(tmp_path / "data", n_train=6, n_eval=1)
+    cfg = _cfg()
+    env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
+    args = [sys.executable, "-c", _COUNTING_CHILD, str(data), str(tmp_path / "run"), *TINY]
+    first = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    shards = tmp_path / "run" / cfg.section_hash("features") / PARTIAL
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(shards.glob("dev-train-x-*/*.npz")):
+        time.sleep(0.05)
+    second = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out1, err1 = first.communicate(timeout=120)
+    out2, err2 = second.communicate(timeout=120)
+    assert first.returncode == 0, err1
+    assert second.returncode == 0, err2
+    assert "extracted 7" in out1 and "extracted 0" in out2  # the second one waited, then skipped everything
+    ref = _arrays(build_feature_cache(cfg, data, tmp_path / "ref"))
+    got = _arrays(tmp_path / "run" / cfg.section_hash("features"))
+    assert ref.keys() == got.keys()
+    for k in ref:
+        np.testing.assert_array_equal(got[k], ref[k], err_msg=k)
