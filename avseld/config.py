@@ -62,6 +62,7 @@ class SynthConfig:
     max_distractors: int = 3  # silent visible objects per clip, 0..max
     noise_db_min: float = -42.0  # background noise level range, dB re a unit-RMS source at 1 m
     noise_db_max: float = -28.0
+    absorption_range: tuple[float, ...] = (0.25, 0.6)  # wall energy absorption of each room, uniform in [low, high]
     ism_max_order: int = 3  # image-source reflection order (a Sabine diffuse tail follows)
     n_workers: int = 2  # process-pool size for generation
     seed: int = 0  # dataset seed (the CLI --seed overrides it)

@@ -223,3 +223,15 @@ def test_layer_probs_set_the_polyphony():
     assert busy[2] + busy[3] > calm[2] + calm[3] + 0.15 and busy[3] > calm[3]
     with pytest.raises(Exception, match="synth.layer_probs"):
         plan_dataset(SynthConfig(**small, layer_probs=(1.0, 2.0, 0.0)), seed=0)
+
+
+def test_absorption_range_sets_the_reverberation():
+    from avseld.synth.generate import room_for
+
+    live = [room_for(0, r, (0.25, 0.3)) for r in range(1, 9)]
+    dead = [room_for(0, r, (0.7, 0.75)) for r in range(1, 9)]
+    assert all(0.25 <= x.absorption <= 0.3 for x in live) and all(0.7 <= x.absorption <= 0.75 for x in dead)
+    assert all(d.dims == lv.dims for d, lv in zip(dead, live))  # same rooms, other walls
+    assert max(x.rt60_s for x in dead) < min(x.rt60_s for x in live)
+    with pytest.raises(Exception, match="synth.absorption_range"):
+        plan_dataset(SynthConfig(absorption_range=(0.5, 1.2)), seed=0)

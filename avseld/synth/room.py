@@ -77,15 +77,16 @@ class Room:
         return np.clip(rel, lo, hi)
 
 
-def sample_room(rng: np.random.Generator) -> Room:
-    """Draw a room: 4.5-10 m by 4-9 m by 2.6-3.8 m, absorption 0.25-0.6, listener near the centre."""
+def sample_room(rng: np.random.Generator, absorption: tuple[float, float] = (0.25, 0.6)) -> Room:
+    """Draw a room: 4.5-10 m by 4-9 m by 2.6-3.8 m, wall absorption uniform in ``absorption``,
+    listener near the centre."""
     dims = (float(rng.uniform(4.5, 10.0)), float(rng.uniform(4.0, 9.0)), float(rng.uniform(2.6, 3.8)))
     mic = (
         float(dims[0] * rng.uniform(0.4, 0.6)),
         float(dims[1] * rng.uniform(0.4, 0.6)),
         float(rng.uniform(1.2, 1.7)),
     )
-    return Room(dims=dims, absorption=float(rng.uniform(0.25, 0.6)), mic=mic)
+    return Room(dims=dims, absorption=float(rng.uniform(*absorption)), mic=mic)
 
 
 def cardioid_gains(directions: np.ndarray) -> np.ndarray:
