@@ -116,7 +116,9 @@ class ModelConfig:
     vfem_dropout: float = 0.1  # AV-SELD visual enhancement dropout
     vfem_wiring: Literal["residual", "plain"] = "residual"  # VFEM: v + drop(relu(ln(v))) or without residual
     fusion_window: int | None = None  # AV-SELD: visual frames each audio frame attends to either side (None: all)
-    head_depth: int = 2  # AV-SELD: Linear layers per output branch (2: Linear-ReLU-Linear; 1: one Linear)
+    # AV-SELD: Linear layers per output branch (1: one Linear, the baseline's output depth; 2: Linear-ReLU-Linear,
+    # which stalls learning behind the fusion decoder on the default profile: README, "What the default study shows")
+    head_depth: int = 1
     dropout: float = 0.05  # conv / GRU / baseline self-attention dropout
 
 

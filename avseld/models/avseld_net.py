@@ -83,8 +83,8 @@ class AVSELDNet(nn.Module):
         n_fusion_layers, n_fusion_heads, fusion_ff, fusion_dropout: the fusion decoder.
         fusion_window: visual frames each audio frame may attend to on either side (None: all).
         fnn_size: width of the shared head Linear and of each branch.
-        head_depth: Linear layers per output branch: 2 = Linear -> ReLU -> Linear (default),
-            1 = a single Linear per branch (the depth of the baseline's output layer).
+        head_depth: Linear layers per output branch: 1 = a single Linear per branch (default, the
+            depth of the baseline's output layer), 2 = Linear -> ReLU -> Linear.
         n_tracks, n_classes: output layout.
     """
 
@@ -112,7 +112,7 @@ class AVSELDNet(nn.Module):
         fusion_dropout: float = 0.1,
         fusion_window: int | None = None,
         fnn_size: int = 128,
-        head_depth: int = 2,
+        head_depth: int = 1,
         n_tracks: int = N_TRACKS,
         n_classes: int = N_CLASSES,
     ) -> None:
