@@ -131,7 +131,7 @@ The technical report describes AV-SELD in prose only. Every gap, and what this c
 | 8 | evaluated on dev-test | which checkpoint (best on dev-test, as the baseline script does, is optimistic) | best on a validation split of held-out *training rooms* (`train.select_on=val`); dev-test only scored |
 | 9 | OSA "marginal deficit" | how on-screen is decided | AV-SELD keeps the baseline's truncation; the thresholded decision and masked BCE are tested as an ablation (04) and used in AV-SELD+ |
 | 10 | (not in the report) the synthetic profiles | ResNet-50 at 224 px costs ~6 s per clip on a 2-core CPU | `smoke`/`default` use the ImageNet EfficientNet-Lite0 shipped in a PyPI package (offline) on 112-px crops: a 4×4 channel-mean map (16 values per frame) with the official crop geometry; `paper` uses ResNet-50 exactly as the baseline (49 values) |
-| 11 | (not in the report) CPU training budget | the `default` study must fit in under an hour on 2 cores | `train.cpu_bf16=true` (bfloat16 autocast, 1.1-1.6x per step) and two single-threaded runs side by side (`report.parallel_runs=2`); 30 epochs of batch 32. The `paper` profile trains in float32 (AMP on a GPU) |
+| 11 | (not in the report) CPU training budget | the `default` study must fit in under an hour on 2 cores | `train.cpu_bf16=true` (bfloat16 autocast, 1.1-1.6x per step) and two single-threaded runs side by side (`report.parallel_runs=2`); 30 epochs of batch 16; the ablations on seed 0 only (`report.ablation_seeds`). The `paper` profile trains in float32 (AMP on a GPU) |
 """),
     md("## 1. Train AV-SELD and AV-SELD+ (finished runs are skipped)\nAV-SELD+ adds full-view visual tokens "
        "with frame-local cross-attention, the masked on-screen loss with a 0.5-threshold decision, and "
