@@ -35,9 +35,12 @@ class ADPITLoss(nn.Module):
     """Multi-ACCDOA ADPIT loss (with on-screen BCE for audio-visual outputs).
 
     Args:
-        mask_onscreen: compute the on-screen BCE only on the active tracks of the chosen
-            permutation (sum of BCE over active tracks / number of active tracks) instead of on
-            every track as the baseline does (where silent tracks learn "off-screen").
+        mask_onscreen: count the on-screen BCE only on the active tracks of the chosen
+            permutation instead of on every track as the baseline does (where silent tracks learn
+            "off-screen"). The masked sum is divided by the same number of (frame, track, class)
+            entries as the baseline's mean, so the term keeps the baseline's scale against the
+            ACCDOA MSE: dividing by the number of active tracks instead made it ~20x larger, and on
+            the default profile the on-screen term then starved localisation (F20 1.6 % vs 12.4 %).
     """
 
     def __init__(self, mask_onscreen: bool = False) -> None:
@@ -72,4 +75,4 @@ class ADPITLoss(nn.Module):
             return (loss_acc + bce.mean(dim=2)).mean()
         active = _permute(act[:, :, :, 0]).gather(0, idx)[0]  # (B, T, 3, K)
         active = (active > 0.5).to(bce.dtype)
-        return loss_acc.mean() + (bce * active).sum() / active.sum().clamp(min=1.0)
+        return loss_acc.mean() + (bce * active).sum() / bce.numel()

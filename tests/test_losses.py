@@ -73,7 +73,25 @@ def test_onscreen_mask_ignores_silent_tracks():
     assert ADPITLoss(mask_onscreen=False)(noisy, target).item() > 0.1
     wrong = out.clone()
     wrong[0, 0, 0, 3, 0] = 1 - wrong[0, 0, 0, 3, 0]  # active track, wrong flag
-    assert ADPITLoss(mask_onscreen=True)(wrong.reshape(1, 50, 156).clamp(1e-4, 1 - 1e-4), target).item() > 0.1
+    def clamped(x):  # on-screen outputs inside (0, 1), so that the BCE is finite
+        x = x.clone()
+        x[..., 3, :] = x[..., 3, :].clamp(1e-4, 1 - 1e-4)
+        return x.reshape(1, 50, 156)
+
+    loss = ADPITLoss(mask_onscreen=True)
+    extra = loss(clamped(wrong), target).item() - loss(clamped(out), target).item()
+    # the wrong flag costs -log(1e-4) over the baseline's (frame, track, class) count, as unmasked
+    assert extra == pytest.approx((-np.log(1e-4) + np.log(1 - 1e-4)) / (50 * 3 * 13), rel=1e-3)
+    assert loss(clamped(wrong), target).item() <= ADPITLoss(mask_onscreen=False)(clamped(wrong), target).item()
+
+
+def test_masked_onscreen_term_keeps_the_baseline_scale():
+    """Masking removes silent tracks from the sum, never rescales it: masked <= unmasked always."""
+    g = torch.Generator().manual_seed(0)
+    target = torch.from_numpy(encode_adpit(_rows()))[None]
+    for _ in range(5):
+        out = torch.rand(1, 50, 156, generator=g) * 0.98 + 0.01
+        assert ADPITLoss(mask_onscreen=True)(out, target).item() <= ADPITLoss(mask_onscreen=False)(out, target).item()
 
 
 def test_loss_is_differentiable_and_batched_equals_mean():
