@@ -110,6 +110,12 @@ def list_cached_splits(cache_dir: str | Path) -> list[str]:
     return sorted(p.name for p in cache_dir.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / META).is_file())
 
 
+def missing_splits(cache_dir: str | Path, prefixes: list[str] | tuple[str, ...]) -> list[str]:
+    """The split prefixes (``"dev-train"``, ``"dev-test-synth"``, ...) no complete cached split starts with."""
+    have = list_cached_splits(cache_dir)
+    return [p for p in prefixes if not any(s.startswith(p) for s in have)]
+
+
 def _write_npy(path: Path, arr: np.ndarray) -> None:
     with atomic_path(path) as tmp:
         np.save(tmp, arr, allow_pickle=False)

@@ -194,12 +194,10 @@ def feature_cache_dir(cfg: Config, cache_root: str | Path) -> Path:
 
 def _ensure_cache(cfg: Config, data_root: Path, cache_root: Path, env: DistEnv) -> Path:
     """Build (or finish an interrupted build of) the feature cache when a train or test split is missing."""
-    from avseld.cache import list_cached_splits
+    from avseld.cache import missing_splits
 
     cache_dir = feature_cache_dir(cfg, cache_root)
-    have = list_cached_splits(cache_dir) if cache_dir.is_dir() else []
-    complete = all(any(s.startswith(p) for s in have) for p in (*cfg.data.train_splits, *cfg.data.test_splits))
-    if env.is_main and not complete:
+    if env.is_main and missing_splits(cache_dir, (*cfg.data.train_splits, *cfg.data.test_splits)):
         from avseld.cache import build_feature_cache
 
         log.info("feature cache %s lacks a split: extracting features from %s", cache_dir, data_root)
@@ -528,9 +526,9 @@ def predict(
     t0 = time.perf_counter()
     model = load_model(run_dir, checkpoint).to(device)
     cache_dir = feature_cache_dir(cfg, cache_root)
-    from avseld.cache import list_cached_splits
+    from avseld.cache import missing_splits
 
-    if not cache_dir.is_dir() or not any(s.startswith(split) for s in list_cached_splits(cache_dir)):
+    if missing_splits(cache_dir, [split]):
         from avseld.cache import build_feature_cache
 
         log.info("split '%s' is not cached: extracting features from %s", split, data_root)
