@@ -40,8 +40,9 @@ INFO_FILE = "synth_info.json"
 VISIBLE_MARGIN_S = 0.3  # an on-screen source is drawn from 0.3 s before its onset to 0.3 s after its offset
 
 
-def room_for(seed: int, room_id: int, absorption: tuple[float, float] = (0.25, 0.6)) -> Room:
-    """The room ``room_id`` of the dataset made with ``seed`` (same seed, id and range: same room)."""
+def room_for(seed: int, room_id: int, absorption: tuple[float, float]) -> Room:
+    """The room ``room_id`` of the dataset made with ``seed``, wall absorption drawn from ``absorption``
+    (``synth.absorption_range``); same seed, id and range: same room."""
     return sample_room(np.random.default_rng([seed, 7919, room_id]), tuple(absorption))
 
 
@@ -62,8 +63,8 @@ def plan_dataset(cfg, seed: int | None = None) -> list[Scene]:
         raise ValueError(f"synth.max_polyphony must be 1..3, got {cfg.max_polyphony}")
     if len(cfg.layer_probs) != 3 or not all(0.0 <= p <= 1.0 for p in cfg.layer_probs):
         raise ConfigError(f"config key synth.layer_probs: expected 3 probabilities in [0, 1], got {list(cfg.layer_probs)}")
-    lo, hi = (tuple(cfg.absorption_range) + (None, None))[:2]
-    if len(cfg.absorption_range) != 2 or not 0.0 < lo <= hi < 1.0:
+    absorption = tuple(cfg.absorption_range)
+    if len(absorption) != 2 or not 0.0 < absorption[0] <= absorption[1] < 1.0:
         raise ConfigError(f"config key synth.absorption_range: expected [low, high] within (0, 1), got {list(cfg.absorption_range)}")
     if cfg.video_width % 2 or cfg.video_height % 2:
         raise ValueError(f"synth video size must be even, got {cfg.video_width}x{cfg.video_height}")
@@ -86,7 +87,7 @@ def plan_dataset(cfg, seed: int | None = None) -> list[Scene]:
                     name,
                     split,
                     room_id,
-                    room_for(seed, room_id, cfg.absorption_range),
+                    room_for(seed, room_id, absorption),
                     class_cycle,
                     duration_s=cfg.duration_s,
                     sample_rate=cfg.sample_rate,

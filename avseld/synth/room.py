@@ -77,7 +77,7 @@ class Room:
         return np.clip(rel, lo, hi)
 
 
-def sample_room(rng: np.random.Generator, absorption: tuple[float, float] = (0.25, 0.6)) -> Room:
+def sample_room(rng: np.random.Generator, absorption: tuple[float, float]) -> Room:
     """Draw a room: 4.5-10 m by 4-9 m by 2.6-3.8 m, wall absorption uniform in ``absorption``,
     listener near the centre."""
     dims = (float(rng.uniform(4.5, 10.0)), float(rng.uniform(4.0, 9.0)), float(rng.uniform(2.6, 3.8)))
