@@ -128,6 +128,10 @@ def official_per_clip(root: Path, out: Path, backbone) -> list[str]:
     return names
 
 
+OFFICIAL, OURS, OURS_BF16 = ("official per-clip recipe", "avseld build_feature_cache",
+                             "avseld build_feature_cache, features.cpu_bf16=true")
+
+
 def bench_caching(n_clips: int, rows: list[dict], notes: list[str], rounds: int = 2) -> None:
     import torch
     import torchvision
@@ -151,27 +155,28 @@ def bench_caching(n_clips: int, rows: list[dict], notes: list[str], rounds: int 
         # the official network as the official code runs it: torchvision's ResNet-50 up to layer4,
         # eval mode, batch norms unfolded, NCHW (our extractor folds them and runs channels-last)
         backbone = build_backbone("resnet50", weights=wpath, optimise=False)
-        # alternate the two pipelines and keep each one's fastest round: the machine is shared and
+        # alternate the three pipelines and keep each one's fastest round: the machine is shared and
         # its speed drifts by tens of per cent within a minute
         cfg_bf16 = cfg.with_overrides(["features.cpu_bf16=true"])
-        t_offs, t_ourss, t_bf16s = [], [], []
+        pipelines = {  # variant -> one timed run into round r's own folder
+            OFFICIAL: lambda r: official_per_clip(root, tmp / f"official{r}", backbone),
+            OURS: lambda r: build_feature_cache(cfg, root, tmp / f"cache{r}"),
+            OURS_BF16: lambda r: build_feature_cache(cfg_bf16, root, tmp / f"cache_bf16_{r}"),
+        }
+        times: dict[str, list[Timer]] = {v: [] for v in pipelines}
+        outs = {}
         for r in range(rounds):
-            with Timer() as t:
-                names = official_per_clip(root, tmp / f"official{r}", backbone)
-            t_offs.append(t)
-            with Timer() as t:
-                cache_dir = build_feature_cache(cfg, root, tmp / f"cache{r}")
-            t_ourss.append(t)
-            with Timer() as t:
-                cache_bf16 = build_feature_cache(cfg_bf16, root, tmp / f"cache_bf16_{r}")
-            t_bf16s.append(t)
-        t_off, t_ours, t_bf16 = (min(ts, key=lambda t: t.wall) for ts in (t_offs, t_ourss, t_bf16s))
-        rounds_note = ", ".join(
-            f"{a.wall / n_clips:.2f}/{b.wall / n_clips:.2f}/{c.wall / n_clips:.2f}" for a, b, c in zip(t_offs, t_ourss, t_bf16s)
-        )
+            for variant, run in pipelines.items():
+                with Timer() as t:
+                    outs[variant] = run(r)
+                times[variant].append(t)
+        best = {v: min(ts, key=lambda t: t.wall) for v, ts in times.items()}
+        rounds_note = ", ".join("/".join(f"{times[v][r].wall / n_clips:.2f}" for v in pipelines) for r in range(rounds))
+        names, cache_dir, cache_bf16 = outs[OFFICIAL], outs[OURS], outs[OURS_BF16]
         sa = load_split(cache_dir, "dev-train-b")
-        a_off = np.stack([torch.load(tmp / "official0" / f"{n}_audio.pt").numpy() for n in names])
-        v_off = np.stack([torch.load(tmp / "official0" / f"{n}_video.pt").numpy().reshape(50, -1) for n in names])
+        official_dir = tmp / f"official{rounds - 1}"
+        a_off = np.stack([torch.load(official_dir / f"{n}_audio.pt").numpy() for n in names])
+        v_off = np.stack([torch.load(official_dir / f"{n}_video.pt").numpy().reshape(50, -1) for n in names])
         da = float(np.abs(sa.audio - a_off).max())
         dv = float(np.abs(sa.video - v_off).max() / np.abs(v_off).max())
         dv_bf16 = float(np.abs(load_split(cache_bf16, "dev-train-b").video - v_off).max() / np.abs(v_off).max())
@@ -181,16 +186,10 @@ def bench_caching(n_clips: int, rows: list[dict], notes: list[str], rounds: int 
         frames = opencv_every_third_frame(root / "video_dev" / "dev-train-b" / f"{names[0]}.mp4")
         ex = build_visual_extractor(cfg.features, weights=wpath)
         dv_same = float(np.abs(ex(np.stack(frames)) - v_off[0]).max() / np.abs(v_off[0]).max())
-    rows.append({"bench": "caching (ResNet-50 baseline mode, 640x360 30 fps)", "variant": "official per-clip recipe",
-                 "clips": n_clips, "wall_s_per_clip": t_off.wall / n_clips, "cpu_s_per_clip": t_off.cpu / n_clips,
-                 "speedup": 1.0})
-    rows.append({"bench": "caching (ResNet-50 baseline mode, 640x360 30 fps)", "variant": "avseld build_feature_cache",
-                 "clips": n_clips, "wall_s_per_clip": t_ours.wall / n_clips, "cpu_s_per_clip": t_ours.cpu / n_clips,
-                 "speedup": t_off.wall / t_ours.wall})
-    rows.append({"bench": "caching (ResNet-50 baseline mode, 640x360 30 fps)",
-                 "variant": "avseld build_feature_cache, features.cpu_bf16=true", "clips": n_clips,
-                 "wall_s_per_clip": t_bf16.wall / n_clips, "cpu_s_per_clip": t_bf16.cpu / n_clips,
-                 "speedup": t_off.wall / t_bf16.wall})
+    for variant, t in best.items():
+        rows.append({"bench": "caching (ResNet-50 baseline mode, 640x360 30 fps)", "variant": variant, "clips": n_clips,
+                     "wall_s_per_clip": t.wall / n_clips, "cpu_s_per_clip": t.cpu / n_clips,
+                     "speedup": best[OFFICIAL].wall / t.wall})
     notes.append(
         f"caching: audio features max |diff| {da:.2e} dB vs the official recipe; visual features max relative diff "
         f"{dv:.2e} (PyAV vs OpenCV YUV->RGB conversion differ by a few grey levels); on the same OpenCV-decoded "
@@ -328,6 +327,11 @@ def bench_loading(rows: list[dict], n_clips: int = 200) -> None:
                      "speedup": tp.wall / t.wall})
 
 
+# the first words of each step's ``bench`` column (``--only`` keeps the other steps' earlier rows)
+ROW_PREFIX = {"caching": "caching", "logmel": "log-mel", "visual": "visual", "profiles": "feature step",
+              "loading": "read a cached"}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--clips", type=int, default=4, help="clips per timed caching run")
@@ -358,10 +362,6 @@ def main() -> None:
             rows += earlier[0]
             text += f" Rows of {', '.join(s for s in steps if s not in args.only)} are from an earlier run ({earlier[1]}): {earlier[2]}"
     print(write_result("features", rows, text))
-
-
-ROW_PREFIX = {"caching": "caching", "logmel": "log-mel", "visual": "visual", "profiles": "feature step",
-              "loading": "read a cached"}
 
 
 def _earlier_rows(prefixes: list[str]) -> tuple[list[dict], str, str] | None:
