@@ -37,7 +37,7 @@ import numpy as np
 import yaml
 
 from avseld.atomic import atomic_path, write_json_atomic, write_text_atomic
-from avseld.errors import DataError
+from avseld.errors import ConfigError, DataError
 from avseld.layout import CSV_COLUMNS, N_ADPIT_SLOTS, N_CLASSES, N_LABEL_FRAMES, N_TARGET_FIELDS
 
 log = logging.getLogger(__name__)
@@ -156,6 +156,16 @@ class _ClipWorker:
         )
         return np.ascontiguousarray(a, dtype=np.float32), self.visual(frames).astype(np.float32)
 
+    def write_shard(self, clip: Any, loaded: tuple[np.ndarray, np.ndarray, np.ndarray | None], shard_dir: Path) -> None:
+        """Extract a loaded clip and write ``<shard_dir>/<clip>.npz`` (temporary name, then rename)."""
+        audio, frames, rows = loaded
+        a, v = self.features(audio, frames)
+        arrays = {"audio": a, "video": v}
+        if rows is not None:
+            arrays["labels"] = rows.astype(np.float64)
+        with atomic_path(shard_dir / f"{clip.name}.npz") as tmp:
+            np.savez(tmp, **arrays)
+
 
 def _projection(cache_dir: Path, fc: Any) -> np.ndarray | None:
     if fc.visual_mode != "fullview":
@@ -171,7 +181,14 @@ def _projection(cache_dir: Path, fc: Any) -> np.ndarray | None:
     return proj
 
 
-def _build_shards(clips: list[Any], shard_dir: Path, get_worker: Any, fc: Any, split: str) -> None:
+def _build_shards(clips: list[Any], shard_dir: Path, get_worker: Any, fc: Any, split: str,
+                  pool_args: tuple[Any, ...] | None = None) -> None:
+    """Write one ``<clip>.npz`` shard per clip not yet extracted (atomically: whole or absent).
+
+    ``pool_args`` = ``(n_workers, threads, projection, weights)`` spreads the clips over that many
+    worker processes (one clip per task); None extracts in this process, decoding the next clip in
+    a thread while the backbone runs on the current one.
+    """
     from tqdm import tqdm
 
     shard_dir.mkdir(parents=True, exist_ok=True)
@@ -182,21 +199,58 @@ def _build_shards(clips: list[Any], shard_dir: Path, get_worker: Any, fc: Any, s
         log.info("%s: %d of %d clips already extracted, resuming", split, len(clips) - len(todo), len(clips))
     if not todo:
         return
-    worker = get_worker()
-    with ThreadPoolExecutor(max_workers=1) as pool, tqdm(total=len(clips), initial=len(clips) - len(todo),
-                                                          desc=f"features {split}", unit="clip") as bar:
-        pending = pool.submit(_ClipWorker.load, todo[0], fc)
-        for i, clip in enumerate(todo):
-            audio, frames, rows = pending.result()
-            if i + 1 < len(todo):
-                pending = pool.submit(_ClipWorker.load, todo[i + 1], fc)
-            a, v = worker.features(audio, frames)
-            arrays = {"audio": a, "video": v}
-            if rows is not None:
-                arrays["labels"] = rows.astype(np.float64)
-            with atomic_path(shard_dir / f"{clip.name}.npz") as tmp:
-                np.savez(tmp, **arrays)
-            bar.update(1)
+    bar = tqdm(total=len(clips), initial=len(clips) - len(todo), desc=f"features {split}", unit="clip")
+    with bar:
+        if pool_args is not None and len(todo) > 1:
+            _extract_in_pool(todo, shard_dir, fc, pool_args, bar)
+            return
+        worker = get_worker()
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(_ClipWorker.load, todo[0], fc)
+            for i, clip in enumerate(todo):
+                loaded = pending.result()
+                if i + 1 < len(todo):
+                    pending = pool.submit(_ClipWorker.load, todo[i + 1], fc)
+                worker.write_shard(clip, loaded, shard_dir)
+                bar.update(1)
+
+
+_PROCESS_WORKER: _ClipWorker | None = None  # the backbone of a pool process, loaded once by _init_process
+
+
+def _init_process(fc: Any, projection: np.ndarray | None, weights: Any, threads: int) -> None:
+    import torch
+
+    global _PROCESS_WORKER
+    torch.set_num_threads(threads)
+    _PROCESS_WORKER = _ClipWorker(fc, projection, weights)
+
+
+def _extract_one(clip: Any, shard_dir: Path) -> str:
+    assert _PROCESS_WORKER is not None
+    _PROCESS_WORKER.write_shard(clip, _ClipWorker.load(clip, _PROCESS_WORKER.fc), shard_dir)
+    return clip.name
+
+
+def _extract_in_pool(todo: list[Any], shard_dir: Path, fc: Any, pool_args: tuple[Any, ...], bar: Any) -> None:
+    """Extract ``todo`` in ``n_workers`` spawned processes; the first error cancels the rest and is raised."""
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+
+    n_workers, threads, projection, weights = pool_args
+    with ProcessPoolExecutor(max_workers=min(n_workers, len(todo)), mp_context=mp.get_context("spawn"),
+                             initializer=_init_process, initargs=(fc, projection, weights, threads)) as pool:
+        futures = {pool.submit(_extract_one, clip, shard_dir) for clip in todo}
+        try:
+            while futures:
+                done, futures = wait(futures, return_when=FIRST_EXCEPTION)
+                for f in done:
+                    f.result()  # re-raises a worker's DataError / ConfigError as is
+                    bar.update(1)
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
 
 
 def _consolidate(clips: list[Any], shard_dir: Path, split_dir: Path, meta: dict[str, Any], labelled: bool) -> None:
@@ -249,11 +303,15 @@ def build_feature_cache(
     cache_root: str | Path,
     splits: list[str] | tuple[str, ...] | None = None,
     weights: Any = "auto",
+    n_workers: int = 1,
+    threads_per_worker: int = 0,
 ) -> Path:
     """Extract and cache the features of every clip of ``data_root`` (or of ``splits``).
 
     Re-running skips complete splits and finished clips; a split whose source files changed
-    (names, sizes or modification times) is rebuilt.
+    (names, sizes or modification times) is rebuilt. The worker count is a resource choice, not a
+    feature setting: it is not part of the cache key (whole-machine throughput of 1 and 2 workers:
+    ``benchmarks/results/features.md``).
 
     Args:
         cfg: the study :class:`~avseld.config.Config` (only ``cfg.features`` matters).
@@ -261,6 +319,8 @@ def build_feature_cache(
         cache_root: folder holding one sub-folder per feature configuration.
         splits: split folder names or prefixes; None means all.
         weights: ``"auto"`` (offline ImageNet weights) or None (random backbone; tests only).
+        n_workers: extraction processes (spawned; one clip per task); 1 extracts in this process.
+        threads_per_worker: torch threads of each worker process; 0 = CPU cores // n_workers.
 
     Returns:
         The cache directory ``<cache_root>/<cfg.section_hash("features")>``.
@@ -271,13 +331,16 @@ def build_feature_cache(
     """
     from avseld.dataset import discover_clips
 
+    if n_workers < 1 or threads_per_worker < 0:
+        raise ConfigError(f"feature extraction needs n_workers >= 1 and threads_per_worker >= 0, "
+                          f"got {n_workers} and {threads_per_worker}")
     cache_dir = feature_cache_dir(cfg, cache_root)
     clips = discover_clips(data_root, splits)
     if not clips:
         raise DataError(f"{data_root}: no clips found" + (f" for splits {list(splits)}" if splits else ""))
     cache_dir.mkdir(parents=True, exist_ok=True)
     with _exclusive(cache_dir / ".lock"):  # a second process building the same cache waits, then skips
-        return _build_locked(cfg, cache_dir, clips, weights)
+        return _build_locked(cfg, cache_dir, clips, weights, n_workers, threads_per_worker)
 
 
 @contextmanager
@@ -293,7 +356,9 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _build_locked(cfg: Any, cache_dir: Path, clips: list[Any], weights: Any) -> Path:
+def _build_locked(cfg: Any, cache_dir: Path, clips: list[Any], weights: Any, n_workers: int, threads: int) -> Path:
+    import os
+
     from avseld.features import audio_channel_names, visual_feature_shape
 
     fc = cfg.features
@@ -301,6 +366,9 @@ def _build_locked(cfg: Any, cache_dir: Path, clips: list[Any], weights: Any) -> 
     if not (cache_dir / "feature_config.yaml").is_file():
         write_text_atomic(cache_dir / "feature_config.yaml", feat_yaml)
     projection = _projection(cache_dir, fc)
+    pool_args = None
+    if n_workers > 1:
+        pool_args = (n_workers, threads or max(1, (os.cpu_count() or 1) // n_workers), projection, weights)
     by_split: dict[str, list[Any]] = {}
     for c in clips:
         by_split.setdefault(c.split, []).append(c)
@@ -333,7 +401,7 @@ def _build_locked(cfg: Any, cache_dir: Path, clips: list[Any], weights: Any) -> 
             if old.name != f"{split}-{fp}":
                 shutil.rmtree(old, ignore_errors=True)
         shard_dir = cache_dir / PARTIAL / f"{split}-{fp}"
-        _build_shards(split_clips, shard_dir, get_worker, fc, split)
+        _build_shards(split_clips, shard_dir, get_worker, fc, split, pool_args)
         meta = {
             "format": CACHE_FORMAT,
             "split": split,

@@ -178,7 +178,7 @@ class ReportConfig:
     ablation_seeds: tuple[int, ...] = ()  # 04's seeds (variants and their AV-SELD reference); empty: `seeds`
     figures_dir: str = "figures"  # figures and tables, relative to the workdir
     explorer_clips: int = 3  # dev-test clips offered by the attention explorer (06)
-    parallel_runs: int = 1  # training runs side by side in worker processes (2 on a 2-core CPU)
+    parallel_runs: int = 1  # worker processes side by side (2 on a 2-core CPU): training runs, feature extraction
     threads_per_run: int = 1  # torch threads of each worker when parallel_runs > 1
 
 

@@ -260,6 +260,9 @@ def ensure_dataset(study: Study) -> Path:
 def ensure_features(study: Study, keys: tuple[str, ...] | list[str] = ()) -> list[Path]:
     """Build (or find) the feature caches the given systems need; one per distinct feature config.
 
+    With ``report.parallel_runs`` > 1 the clips are extracted by that many worker processes of
+    ``report.threads_per_run`` torch threads each (as the training runs are).
+
     Args:
         keys: system keys; empty means Table 1's systems and the profile's ablations.
 
@@ -267,6 +270,9 @@ def ensure_features(study: Study, keys: tuple[str, ...] | list[str] = ()) -> lis
         The cache folders, one per distinct feature configuration, in first-use order.
     """
     from avseld.cache import build_feature_cache
+
+    rc = study.cfg.report
+    workers = dict(n_workers=rc.parallel_runs, threads_per_worker=rc.threads_per_run) if rc.parallel_runs > 1 else {}
 
     keys = list(keys) or [*study.cfg.report.systems, ABLATION_REFERENCE, *study.cfg.report.ablations]
     out: list[Path] = []
@@ -277,7 +283,7 @@ def ensure_features(study: Study, keys: tuple[str, ...] | list[str] = ()) -> lis
         if h in seen:
             continue
         seen.add(h)
-        out.append(Path(build_feature_cache(scfg, study.data_root, study.cache_root)))
+        out.append(Path(build_feature_cache(scfg, study.data_root, study.cache_root, **workers)))
     return out
 
 

@@ -261,3 +261,44 @@ def test_two_processes_building_one_cache_take_turns(tmp_path):
     assert ref.keys() == got.keys()
     for k in ref:
         np.testing.assert_array_equal(got[k], ref[k], err_msg=k)
+
+
+def test_two_worker_processes_give_the_same_cache(dataset, tmp_path, monkeypatch):
+    """`avseld features --workers 2`: clips extracted in two spawned processes, same arrays and meta."""
+    import avseld.cache as c
+    from avseld.cli import main
+
+    pooled = []
+    orig = c._extract_in_pool
+    monkeypatch.setattr(c, "_extract_in_pool", lambda todo, *a: pooled.append(len(todo)) or orig(todo, *a))
+    ref_dir = build_feature_cache(_cfg(), dataset, tmp_path / "ref")
+    args = ["features", "--profile", "smoke", "--data", str(dataset), "--cache", str(tmp_path / "par"),
+            "--workers", "2", "--threads", "1"]
+    assert main(args + [x for o in TINY for x in ("--set", o)]) == 0
+    assert pooled == [3]  # the 3 dev-train clips went to the pool (the 1-clip eval split needs no pool)
+    par_dir = tmp_path / "par" / ref_dir.name  # the worker count is not part of the cache key
+    ref, got = _arrays(ref_dir), _arrays(par_dir)
+    assert ref.keys() == got.keys() and len(ref) == 7
+    for k in ref:
+        if ref[k].dtype == np.float32:  # thread counts may change float rounding, nothing more
+            np.testing.assert_allclose(got[k], ref[k], rtol=1e-5, atol=1e-6, err_msg=k)
+        else:
+            np.testing.assert_array_equal(got[k], ref[k], err_msg=k)
+    for split in ("dev-train-x", "eval"):
+        assert json.loads((par_dir / split / "meta.json").read_text()) == json.loads((ref_dir / split / "meta.json").read_text())
+    assert not any((par_dir / PARTIAL).glob("*/*"))
+
+
+def test_worker_process_error_names_the_file_and_keeps_finished_shards(tmp_path):
+    data = make_dataset(tmp_path / "d", n_train=4, n_eval=0)
+    bad = data / "video_dev" / "dev-train-x" / "fold3_room1_mix002.mp4"
+    bad.write_bytes(b"not an mp4 at all")
+    cfg = _cfg()
+    with pytest.raises(DataError, match="fold3_room1_mix002.mp4"):
+        build_feature_cache(cfg, data, tmp_path / "c", n_workers=2, threads_per_worker=1)
+    cache_dir = tmp_path / "c" / cfg.section_hash("features")
+    assert list_cached_splits(cache_dir) == []  # no meta.json: nothing looks complete
+    shards = {p.name for p in (cache_dir / PARTIAL).glob("dev-train-x-*/*")}
+    assert "fold3_room1_mix002.npz" not in shards and all(n.endswith(".npz") for n in shards)
+    with pytest.raises(ConfigError, match="n_workers >= 1"):
+        build_feature_cache(cfg, data, tmp_path / "c", n_workers=0)

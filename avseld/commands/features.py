@@ -14,6 +14,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache", default=None, help="cache root (default: the profile's data.cache_dir)")
     p.add_argument("--splits", nargs="*", default=None, metavar="SPLIT",
                    help="split folders or prefixes (default: all, e.g. dev-train dev-test eval)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="extraction processes (default 1); on a CPU, one per core with --threads 1")
+    p.add_argument("--threads", type=int, default=0, metavar="N",
+                   help="torch threads per worker process (default: cores / workers)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="dotted override, e.g. features.backbone=resnet50 (repeatable)")
 
@@ -24,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.profile, args.overrides)
     data = args.data or cfg.data.root
     cache = args.cache or cfg.data.cache_dir
-    cache_dir = build_feature_cache(cfg, data, cache, splits=args.splits)
+    cache_dir = build_feature_cache(cfg, data, cache, splits=args.splits, n_workers=args.workers,
+                                    threads_per_worker=args.threads)
     sys.stdout.write(f"{cache_dir}\n")
     for split in list_cached_splits(cache_dir):
         sys.stdout.write(f"  {split}\n")
