@@ -73,3 +73,29 @@ def test_avseld_plus_uses_tokens_and_carries_its_config():
     w = attn["decoder0_cross"][0, 0].reshape(50, 50, -1).sum(-1)  # (Tq, T visual frames)
     far = (torch.arange(50)[:, None] - torch.arange(50)[None, :]).abs() > 1
     assert w[far].abs().max() == 0
+
+
+@pytest.mark.parametrize("window", [0, 1, 3])
+def test_frame_local_cross_attention_equals_masked_attention_over_all_tokens(window):
+    """fusion_window computes each query's window only; outputs and maps equal the masked full form."""
+    from avseld.models.avseld_net import AVSELDNet
+
+    torch.manual_seed(0)
+    m = AVSELDNet(visual_shape=(4, 8), fusion_window=window).eval()
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(2, 50, 128, generator=g)
+    v = torch.randn(2, 50, 4, 128, generator=g)  # (B, T, n_tokens, D) after the VFEM
+    far = (torch.arange(50)[:, None] - torch.arange(50).repeat_interleave(4)[None, :]).abs() > window
+    with torch.no_grad():
+        ref, ref_attn = m.fusion(x, v.reshape(2, 200, 128), far, return_attention=True)
+        got, got_attn = m._fuse(x, v, return_attention=True)
+    torch.testing.assert_close(got, ref, atol=2e-5, rtol=0)
+    assert got_attn.keys() == ref_attn.keys()
+    for k in ref_attn:
+        assert got_attn[k].shape == ref_attn[k].shape == ((2, 8, 50, 200) if "cross" in k else (2, 8, 50, 50))
+        torch.testing.assert_close(got_attn[k], ref_attn[k], atol=1e-6, rtol=0)
+    # training mode: gradients flow through the gathered keys to every visual token in a window
+    m.train()
+    v.requires_grad_(True)
+    m._fuse(x, v, return_attention=False)[0].sum().backward()
+    assert v.grad.abs().sum(-1).min() > 0

@@ -28,7 +28,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from avseld.layout import AV_LAYOUT, N_CLASSES, N_TRACKS, OutputLayout
-from avseld.models.blocks import ConvEncoder, FusionDecoder, GatedBiGRU, SelfAttentionStack, assemble_output
+from avseld.models.blocks import (ConvEncoder, FusionDecoder, GatedBiGRU, SelfAttentionStack, assemble_output,
+                                  memory_window)
 
 
 class VisualEnhancer(nn.Module):
@@ -150,13 +151,23 @@ class AVSELDNet(nn.Module):
     def uses_video(self) -> bool:
         return self.visual_shape is not None
 
-    def _memory_mask(self, n_query: int, n_frames: int, device: torch.device) -> torch.Tensor | None:
-        """Boolean (Tq, n_frames * n_tokens), True where an audio frame may NOT attend."""
+    def _fuse(self, x: torch.Tensor, v: torch.Tensor, return_attention: bool) -> tuple[torch.Tensor, dict]:
+        """Fusion decoder: audio frames x (B, Tq, D) attend to visual tokens v (B, T, n_tokens, D).
+
+        With ``fusion_window`` each query scores only its window's tokens (:func:`memory_window`);
+        the returned cross-attention maps are scattered back to (B, heads, Tq, T * n_tokens), zero
+        outside the window: the same maps as masked attention over every token.
+        """
+        b, t, n_tok, d = v.shape
+        memory = v.reshape(b, t * n_tok, d)
         if self.fusion_window is None:
-            return None
-        tq = torch.arange(n_query, device=device)[:, None]
-        tv = torch.arange(n_frames, device=device).repeat_interleave(self.n_tokens)[None, :]
-        return (tq - tv).abs() > self.fusion_window
+            return self.fusion(x, memory, None, return_attention)
+        index, outside = memory_window(x.shape[1], t, n_tok, self.fusion_window, v.device)
+        x, attn = self.fusion(x, memory, None, return_attention, (index, outside))
+        for name in [k for k in attn if k.endswith("_cross")]:
+            w = attn[name]  # (B, heads, Tq, W); the clamped entries outside the clip are exactly 0
+            attn[name] = w.new_zeros(*w.shape[:3], t * n_tok).scatter_add_(-1, index.expand_as(w), w)
+        return x, attn
 
     def forward(
         self, audio: torch.Tensor, video: torch.Tensor | None = None, return_attention: bool = False
@@ -185,8 +196,7 @@ class AVSELDNet(nn.Module):
             v = self.vfem(video.reshape(b, t, self.n_tokens, -1))  # (B, T, n_tokens, D)
             if self.token_pos is not None:
                 v = v + self.token_pos
-            v = v.reshape(b, t * self.n_tokens, -1)
-            x, w_dec = self.fusion(x, v, self._memory_mask(x.shape[1], t, x.device), return_attention)
+            x, w_dec = self._fuse(x, v, return_attention)
             attn.update(w_dec)
         h = self.shared(x)
         b, t = h.shape[:2]

@@ -117,9 +117,11 @@ def _attend(
     kv: torch.Tensor,
     need_weights: bool,
     attn_mask: torch.Tensor | None = None,
+    key_padding_mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Run ``mha`` (batch-first); weights per head ``(B, heads, Tq, Tk)`` when asked, else None."""
-    out, w = mha(q, kv, kv, need_weights=need_weights, average_attn_weights=False, attn_mask=attn_mask)
+    out, w = mha(q, kv, kv, need_weights=need_weights, average_attn_weights=False, attn_mask=attn_mask,
+                 key_padding_mask=key_padding_mask)
     return out, (w if need_weights else None)
 
 
@@ -188,19 +190,27 @@ class DecoderLayer(nn.Module):
         memory: torch.Tensor,
         memory_mask: torch.Tensor | None = None,
         return_attention: bool = False,
+        memory_window: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """Decode queries ``x`` (B, Tq, D) against ``memory`` (B, Tk, D).
 
         Args:
             memory_mask: optional boolean (Tq, Tk), True where attention is NOT allowed.
+            memory_window: optional ``(index, outside)``, both (Tq, W), from :func:`memory_window`:
+                query q attends only to the memory entries ``index[q]`` (``outside`` marks padding).
+                Same result as masking every other entry, at W instead of Tk scores per query.
 
         Returns:
             output (B, Tq, D), self-attention weights (B, heads, Tq, Tq) and cross-attention
-            weights (B, heads, Tq, Tk), the weights None unless ``return_attention``.
+            weights (B, heads, Tq, Tk), or (B, heads, Tq, W) with a ``memory_window``; the weights
+            None unless ``return_attention``.
         """
         y, w_self = _attend(self.self_attn, x, x, return_attention)
         x = self.norm1(x + self.dropout1(y))
-        y, w_cross = _attend(self.cross_attn, x, memory, return_attention, memory_mask)
+        if memory_window is not None:
+            y, w_cross = _attend_window(self.cross_attn, x, memory, *memory_window, return_attention)
+        else:
+            y, w_cross = _attend(self.cross_attn, x, memory, return_attention, memory_mask)
         x = self.norm2(x + self.dropout2(y))
         y = self.linear2(self.dropout(F.relu(self.linear1(x))))
         x = self.norm3(x + self.dropout3(y))
@@ -234,15 +244,61 @@ class FusionDecoder(nn.Module):
         memory: torch.Tensor,
         memory_mask: torch.Tensor | None = None,
         return_attention: bool = False,
+        memory_window: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """(B, Tq, D), (B, Tk, D) -> (B, Tq, D), {"decoder{i}_self": .., "decoder{i}_cross": ..}."""
+        """(B, Tq, D), (B, Tk, D) -> (B, Tq, D), {"decoder{i}_self": .., "decoder{i}_cross": ..}
+        (masks and windows as :meth:`DecoderLayer.forward`)."""
         attn: dict[str, torch.Tensor] = {}
         for i, layer in enumerate(self.layers):
-            x, w_self, w_cross = layer(x, memory, memory_mask, return_attention)
+            x, w_self, w_cross = layer(x, memory, memory_mask, return_attention, memory_window)
             if return_attention:
                 attn[f"decoder{i}_self"] = w_self
                 attn[f"decoder{i}_cross"] = w_cross
         return x, attn
+
+
+def memory_window(n_query: int, n_frames: int, n_tokens: int, window: int,
+                  device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frame-local cross-attention: query frame q sees the tokens of visual frames q-window..q+window.
+
+    The memory is laid out frame by frame, ``n_tokens`` entries per frame (``T * n_tokens`` in all).
+
+    Returns:
+        ``index`` (Tq, W) long, the memory entries of each query's window, W = (2 window + 1) *
+        n_tokens (frames beyond the clip's ends are clamped), and ``outside`` (Tq, W) bool, True for
+        those clamped entries, which get no attention.
+    """
+    offsets = torch.arange(-window, window + 1, device=device)
+    frames = torch.arange(n_query, device=device)[:, None] + offsets  # (Tq, 2w+1)
+    outside = ((frames < 0) | (frames >= n_frames)).repeat_interleave(n_tokens, dim=1)
+    tokens = torch.arange(n_tokens, device=device)
+    index = (frames.clamp(0, n_frames - 1)[:, :, None] * n_tokens + tokens).reshape(n_query, -1)
+    return index, outside
+
+
+def _attend_window(
+    mha: nn.MultiheadAttention, q: torch.Tensor, memory: torch.Tensor, index: torch.Tensor,
+    outside: torch.Tensor, need_weights: bool,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``mha``'s attention of q (B, Tq, D) over memory (B, Tk, D), each query restricted to ``index``.
+
+    Uses ``mha``'s own projections, heads and dropout; keys and values are projected once over the
+    memory and then gathered per query. Returns (B, Tq, D) and weights (B, heads, Tq, W) if asked.
+    """
+    if not mha._qkv_same_embed_dim or mha.bias_k is not None or mha.add_zero_attn or not mha.batch_first:
+        raise ValueError("windowed attention supports batch-first MultiheadAttention with packed projections only")
+    b, tq, d = q.shape
+    h = mha.num_heads
+    w_q, w_k, w_v = mha.in_proj_weight.chunk(3)
+    b_q, b_k, b_v = mha.in_proj_bias.chunk(3) if mha.in_proj_bias is not None else (None, None, None)
+    qh = F.linear(q, w_q, b_q).reshape(b, tq, h, 1, d // h)  # (B, Tq, h, 1, dh)
+    k = F.linear(memory, w_k, b_k)[:, index].reshape(b, tq, -1, h, d // h).transpose(2, 3)  # (B, Tq, h, W, dh)
+    v = F.linear(memory, w_v, b_v)[:, index].reshape(b, tq, -1, h, d // h).transpose(2, 3)
+    scores = (qh @ k.transpose(-1, -2)).squeeze(-2) / math.sqrt(d // h)  # (B, Tq, h, W)
+    weights = scores.masked_fill(outside[:, None, :], float("-inf")).softmax(-1)
+    weights = F.dropout(weights, mha.dropout, mha.training)
+    out = (weights.unsqueeze(-2) @ v).reshape(b, tq, d)  # heads concatenated, as nn.MultiheadAttention
+    return mha.out_proj(out), (weights.transpose(1, 2) if need_weights else None)
 
 
 def apply_output_activations(raw: torch.Tensor, layout: OutputLayout) -> torch.Tensor:
