@@ -6,7 +6,10 @@ Rows:
        OpenCV decode, per-frame PIL transforms, one clip at a time, one torch.save per file), with
        the same (random, seeded) ResNet-50 weights, and how far apart their features are; the official
        side runs the network as the official code does (torchvision ResNet-50, batch norms unfolded,
-       NCHW); a third row adds ``features.cpu_bf16=true`` (bfloat16 backbone, not identical);
+       NCHW); a third row adds ``features.cpu_bf16=true`` (bfloat16 backbone, not identical); all
+       three with one torch thread. Then the whole machine, on more clips: the official recipe with
+       torch's default thread count (every core) against ``avseld features --workers <cores>`` (one
+       single-threaded extraction process per core, their start-up included);
     2. log-mel alone: librosa recipe vs ours per clip and batched;
     3. visual frames per second for each backbone and mode at the paper, default and smoke sizes;
     4. the per-clip cost of the whole feature step at the smoke and default profile settings, on
@@ -130,9 +133,41 @@ def official_per_clip(root: Path, out: Path, backbone) -> list[str]:
 
 OFFICIAL, OURS, OURS_BF16 = ("official per-clip recipe", "avseld build_feature_cache",
                              "avseld build_feature_cache, features.cpu_bf16=true")
+OFFICIAL_ALL, OURS_ALL = "official per-clip recipe, torch threads {n}", "avseld build_feature_cache, {n} workers x 1 thread"
 
 
-def bench_caching(n_clips: int, rows: list[dict], notes: list[str], rounds: int = 2) -> None:
+class _Threads:
+    """Run a block with ``n`` torch threads, then restore the previous count."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __enter__(self):
+        import torch
+
+        self.before = torch.get_num_threads()
+        torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        import torch
+
+        torch.set_num_threads(self.before)
+
+
+def _timed_rounds(pipelines: dict, rounds: int) -> tuple[dict, dict, dict]:
+    """Alternate the pipelines for ``rounds`` rounds (the machine's speed drifts within a minute);
+    returns each one's fastest Timer, all Timers and each one's last output."""
+    times: dict[str, list[Timer]] = {v: [] for v in pipelines}
+    outs = {}
+    for r in range(rounds):
+        for variant, run in pipelines.items():
+            with Timer() as t:
+                outs[variant] = run(r)
+            times[variant].append(t)
+    return {v: min(ts, key=lambda t: t.wall) for v, ts in times.items()}, times, outs
+
+
+def bench_caching(n_clips: int, rows: list[dict], notes: list[str], rounds: int = 2, machine_clips: int = 12) -> None:
     import torch
     import torchvision
 
@@ -163,14 +198,7 @@ def bench_caching(n_clips: int, rows: list[dict], notes: list[str], rounds: int 
             OURS: lambda r: build_feature_cache(cfg, root, tmp / f"cache{r}"),
             OURS_BF16: lambda r: build_feature_cache(cfg_bf16, root, tmp / f"cache_bf16_{r}"),
         }
-        times: dict[str, list[Timer]] = {v: [] for v in pipelines}
-        outs = {}
-        for r in range(rounds):
-            for variant, run in pipelines.items():
-                with Timer() as t:
-                    outs[variant] = run(r)
-                times[variant].append(t)
-        best = {v: min(ts, key=lambda t: t.wall) for v, ts in times.items()}
+        best, times, outs = _timed_rounds(pipelines, rounds)
         rounds_note = ", ".join("/".join(f"{times[v][r].wall / n_clips:.2f}" for v in pipelines) for r in range(rounds))
         names, cache_dir, cache_bf16 = outs[OFFICIAL], outs[OURS], outs[OURS_BF16]
         sa = load_split(cache_dir, "dev-train-b")
@@ -186,16 +214,41 @@ def bench_caching(n_clips: int, rows: list[dict], notes: list[str], rounds: int 
         frames = opencv_every_third_frame(root / "video_dev" / "dev-train-b" / f"{names[0]}.mp4")
         ex = build_visual_extractor(cfg.features, weights=wpath)
         dv_same = float(np.abs(ex(np.stack(frames)) - v_off[0]).max() / np.abs(v_off[0]).max())
+
+        # the whole machine: every core, as each pipeline uses it by default or by its option
+        cores = os.cpu_count() or 1
+        root_m = make_official_style_dataset(tmp / "data_machine", machine_clips)
+        official_all, ours_all = OFFICIAL_ALL.format(n=cores), OURS_ALL.format(n=cores)
+
+        def official_machine(r):
+            with _Threads(cores):
+                return official_per_clip(root_m, tmp / f"official_m{r}", backbone)
+
+        machine = {official_all: official_machine,
+                   ours_all: lambda r: build_feature_cache(cfg, root_m, tmp / f"cache_m{r}", n_workers=cores,
+                                                           threads_per_worker=1)}
+        best_m, times_m, outs_m = _timed_rounds(machine, rounds)
+        names_m = outs_m[official_all]
+        v_off_m = np.stack([torch.load(tmp / f"official_m{rounds - 1}" / f"{n}_video.pt").numpy().reshape(50, -1)
+                            for n in names_m])
+        dv_m = float(np.abs(load_split(outs_m[ours_all], "dev-train-b").video - v_off_m).max() / np.abs(v_off_m).max())
+        rounds_m = ", ".join("/".join(f"{times_m[v][r].wall / machine_clips:.2f}" for v in machine) for r in range(rounds))
+    bench = "caching (ResNet-50 baseline mode, 640x360 30 fps)"
     for variant, t in best.items():
-        rows.append({"bench": "caching (ResNet-50 baseline mode, 640x360 30 fps)", "variant": variant, "clips": n_clips,
+        rows.append({"bench": bench, "variant": variant, "clips": n_clips,
                      "wall_s_per_clip": t.wall / n_clips, "cpu_s_per_clip": t.cpu / n_clips,
                      "speedup": best[OFFICIAL].wall / t.wall})
+    for variant, t in best_m.items():  # cpu_s: this process only (the workers' CPU time is not counted)
+        rows.append({"bench": bench + ", whole machine", "variant": variant, "clips": machine_clips,
+                     "wall_s_per_clip": t.wall / machine_clips, "speedup": best_m[official_all].wall / t.wall})
     notes.append(
         f"caching: audio features max |diff| {da:.2e} dB vs the official recipe; visual features max relative diff "
         f"{dv:.2e} (PyAV vs OpenCV YUV->RGB conversion differ by a few grey levels); on the same OpenCV-decoded "
         f"frames our transform chain gives max relative diff {dv_same:.2e}; with features.cpu_bf16=true the visual "
         f"features are within {dv_bf16:.2e} relative of the official ones; wall s per clip official/ours/ours-bf16 "
-        f"by round: {rounds_note} (the table keeps each one's fastest round)"
+        f"by round: {rounds_note} (the table keeps each one's fastest round); whole machine ({machine_clips} clips, "
+        f"{cores} cores): our visual features within {dv_m:.2e} relative of the official ones, wall s per clip "
+        f"official/ours by round: {rounds_m}, our time includes starting the {cores} worker processes"
     )
 
 
@@ -334,7 +387,8 @@ ROW_PREFIX = {"caching": "caching", "logmel": "log-mel", "visual": "visual", "pr
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--clips", type=int, default=4, help="clips per timed caching run")
+    p.add_argument("--clips", type=int, default=4, help="clips per timed single-thread caching run")
+    p.add_argument("--machine-clips", type=int, default=12, help="clips per timed whole-machine caching run")
     p.add_argument("--cv2-path", default=os.environ.get("AVSELD_CV2_PATH", ""), help="folder holding an OpenCV install")
     p.add_argument("--only", nargs="*", default=None, help="subset: caching logmel visual profiles loading")
     p.add_argument("--threads", type=int, default=1,
@@ -348,7 +402,7 @@ def main() -> None:
     rows: list[dict] = []
     notes = [f"torch threads {args.threads}; load average at start {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
              "(wall times are inflated when other jobs share the machine; CPU seconds less so)"]
-    steps = {"caching": lambda: bench_caching(args.clips, rows, notes), "logmel": lambda: bench_logmel(rows),
+    steps = {"caching": lambda: bench_caching(args.clips, rows, notes, machine_clips=args.machine_clips), "logmel": lambda: bench_logmel(rows),
              "visual": lambda: bench_visual(rows), "profiles": lambda: bench_profiles(rows, args.clips),
              "loading": lambda: bench_loading(rows)}
     for name, fn in steps.items():
