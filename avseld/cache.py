@@ -235,18 +235,16 @@ def _extract_one(clip: Any, shard_dir: Path) -> str:
 def _extract_in_pool(todo: list[Any], shard_dir: Path, fc: Any, pool_args: tuple[Any, ...], bar: Any) -> None:
     """Extract ``todo`` in ``n_workers`` spawned processes; the first error cancels the rest and is raised."""
     import multiprocessing as mp
-    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     n_workers, threads, projection, weights = pool_args
     with ProcessPoolExecutor(max_workers=min(n_workers, len(todo)), mp_context=mp.get_context("spawn"),
                              initializer=_init_process, initargs=(fc, projection, weights, threads)) as pool:
-        futures = {pool.submit(_extract_one, clip, shard_dir) for clip in todo}
+        futures = [pool.submit(_extract_one, clip, shard_dir) for clip in todo]
         try:
-            while futures:
-                done, futures = wait(futures, return_when=FIRST_EXCEPTION)
-                for f in done:
-                    f.result()  # re-raises a worker's DataError / ConfigError as is
-                    bar.update(1)
+            for f in as_completed(futures):  # the progress bar moves clip by clip
+                f.result()  # re-raises a worker's DataError / ConfigError as is
+                bar.update(1)
         except BaseException:
             for f in futures:
                 f.cancel()
