@@ -28,7 +28,7 @@ import logging
 import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,12 +182,12 @@ def _projection(cache_dir: Path, fc: Any) -> np.ndarray | None:
 
 
 def _build_shards(clips: list[Any], shard_dir: Path, get_worker: Any, fc: Any, split: str,
-                  pool_args: tuple[Any, ...] | None = None) -> None:
+                  get_pool: Any = None) -> None:
     """Write one ``<clip>.npz`` shard per clip not yet extracted (atomically: whole or absent).
 
-    ``pool_args`` = ``(n_workers, threads, projection, weights)`` spreads the clips over that many
-    worker processes (one clip per task); None extracts in this process, decoding the next clip in
-    a thread while the backbone runs on the current one.
+    ``get_pool`` (returning a process pool set up by :func:`_init_process`) spreads the clips over
+    its workers, one clip per task; None extracts in this process, decoding the next clip in a
+    thread while the backbone runs on the current one.
     """
     from tqdm import tqdm
 
@@ -201,8 +201,8 @@ def _build_shards(clips: list[Any], shard_dir: Path, get_worker: Any, fc: Any, s
         return
     bar = tqdm(total=len(clips), initial=len(clips) - len(todo), desc=f"features {split}", unit="clip")
     with bar:
-        if pool_args is not None and len(todo) > 1:
-            _extract_in_pool(todo, shard_dir, fc, pool_args, bar)
+        if get_pool is not None and len(todo) > 1:
+            _extract_in_pool(get_pool(), todo, shard_dir, bar)
             return
         worker = get_worker()
         with ThreadPoolExecutor(max_workers=1) as pool:
@@ -232,23 +232,19 @@ def _extract_one(clip: Any, shard_dir: Path) -> str:
     return clip.name
 
 
-def _extract_in_pool(todo: list[Any], shard_dir: Path, fc: Any, pool_args: tuple[Any, ...], bar: Any) -> None:
-    """Extract ``todo`` in ``n_workers`` spawned processes; the first error cancels the rest and is raised."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+def _extract_in_pool(pool: Any, todo: list[Any], shard_dir: Path, bar: Any) -> None:
+    """Extract ``todo`` in the pool's processes; the first error cancels the rest and is raised."""
+    from concurrent.futures import as_completed
 
-    n_workers, threads, projection, weights = pool_args
-    with ProcessPoolExecutor(max_workers=min(n_workers, len(todo)), mp_context=mp.get_context("spawn"),
-                             initializer=_init_process, initargs=(fc, projection, weights, threads)) as pool:
-        futures = [pool.submit(_extract_one, clip, shard_dir) for clip in todo]
-        try:
-            for f in as_completed(futures):  # the progress bar moves clip by clip
-                f.result()  # re-raises a worker's DataError / ConfigError as is
-                bar.update(1)
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
+    futures = [pool.submit(_extract_one, clip, shard_dir) for clip in todo]
+    try:
+        for f in as_completed(futures):  # the progress bar moves clip by clip
+            f.result()  # re-raises a worker's DataError / ConfigError as is
+            bar.update(1)
+    except BaseException:
+        for f in futures:
+            f.cancel()
+        raise
 
 
 def _consolidate(clips: list[Any], shard_dir: Path, split_dir: Path, meta: dict[str, Any], labelled: bool) -> None:
@@ -357,16 +353,11 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
 def _build_locked(cfg: Any, cache_dir: Path, clips: list[Any], weights: Any, n_workers: int, threads: int) -> Path:
     import os
 
-    from avseld.features import audio_channel_names, visual_feature_shape
-
     fc = cfg.features
     feat_yaml = yaml.safe_dump({"features": cfg.to_dict()["features"]}, sort_keys=False)
     if not (cache_dir / "feature_config.yaml").is_file():
         write_text_atomic(cache_dir / "feature_config.yaml", feat_yaml)
     projection = _projection(cache_dir, fc)
-    pool_args = None
-    if n_workers > 1:
-        pool_args = (n_workers, threads or max(1, (os.cpu_count() or 1) // n_workers), projection, weights)
     by_split: dict[str, list[Any]] = {}
     for c in clips:
         by_split.setdefault(c.split, []).append(c)
@@ -378,44 +369,64 @@ def _build_locked(cfg: Any, cache_dir: Path, clips: list[Any], weights: Any, n_w
             worker.append(_ClipWorker(fc, projection, weights))
         return worker[0]
 
-    for split, split_clips in by_split.items():
-        with_csv = [c for c in split_clips if c.csv is not None]
-        if with_csv and len(with_csv) != len(split_clips):
-            missing = next(c for c in split_clips if c.csv is None)
-            raise DataError(f"{missing.wav}: clip '{missing.name}' of labelled split '{split}' has no label CSV")
-        labelled = bool(with_csv)
-        fp = _fingerprint(split_clips)
-        split_dir = cache_dir / split
-        meta = _read_meta(split_dir)
-        if meta is not None and meta.get("fingerprint") == fp and meta.get("format") == CACHE_FORMAT:
-            log.info("%s: cached (%d clips)", split, meta["n_clips"])
-            for left in (cache_dir / PARTIAL).glob(f"{split}-{'?' * 16}"):  # a run killed after meta.json
-                shutil.rmtree(left, ignore_errors=True)
-            continue
-        if meta is not None:
-            log.warning("%s: source files changed since the cache was written; rebuilding", split)
-            (split_dir / META).unlink()
-        for old in (cache_dir / PARTIAL).glob(f"{split}-{'?' * 16}"):
-            if old.name != f"{split}-{fp}":
-                shutil.rmtree(old, ignore_errors=True)
-        shard_dir = cache_dir / PARTIAL / f"{split}-{fp}"
-        _build_shards(split_clips, shard_dir, get_worker, fc, split, pool_args)
-        meta = {
-            "format": CACHE_FORMAT,
-            "split": split,
-            "n_clips": len(split_clips),
-            "names": [c.name for c in split_clips],
-            "rooms": [c.room for c in split_clips],
-            "labelled": labelled,
-            "fingerprint": fp,
-            "feature_hash": cache_dir.name,
-            "audio_channels": list(audio_channel_names(fc.audio_extra)),
-            "visual_shape": list(visual_feature_shape(fc)),
-        }
-        _consolidate(split_clips, shard_dir, split_dir, meta, labelled)
-        shutil.rmtree(shard_dir, ignore_errors=True)
-        log.info("%s: %d clips cached in %s", split, len(split_clips), split_dir)
+    with ExitStack() as stack:
+        pools: list[Any] = []
+
+        def get_pool() -> Any:  # one pool for every split, started only when some clip needs it
+            if not pools:
+                import multiprocessing as mp
+                from concurrent.futures import ProcessPoolExecutor
+
+                initargs = (fc, projection, weights, threads or max(1, (os.cpu_count() or 1) // n_workers))
+                pools.append(stack.enter_context(ProcessPoolExecutor(
+                    max_workers=n_workers, mp_context=mp.get_context("spawn"), initializer=_init_process,
+                    initargs=initargs)))
+            return pools[0]
+
+        for split, split_clips in by_split.items():
+            _build_split(cache_dir, split, split_clips, fc, get_worker, get_pool if n_workers > 1 else None)
     return cache_dir
+
+
+def _build_split(cache_dir: Path, split: str, split_clips: list[Any], fc: Any, get_worker: Any, get_pool: Any) -> None:
+    from avseld.features import audio_channel_names, visual_feature_shape
+
+    with_csv = [c for c in split_clips if c.csv is not None]
+    if with_csv and len(with_csv) != len(split_clips):
+        missing = next(c for c in split_clips if c.csv is None)
+        raise DataError(f"{missing.wav}: clip '{missing.name}' of labelled split '{split}' has no label CSV")
+    labelled = bool(with_csv)
+    fp = _fingerprint(split_clips)
+    split_dir = cache_dir / split
+    meta = _read_meta(split_dir)
+    if meta is not None and meta.get("fingerprint") == fp and meta.get("format") == CACHE_FORMAT:
+        log.info("%s: cached (%d clips)", split, meta["n_clips"])
+        for left in (cache_dir / PARTIAL).glob(f"{split}-{'?' * 16}"):  # a run killed after meta.json
+            shutil.rmtree(left, ignore_errors=True)
+        return
+    if meta is not None:
+        log.warning("%s: source files changed since the cache was written; rebuilding", split)
+        (split_dir / META).unlink()
+    for old in (cache_dir / PARTIAL).glob(f"{split}-{'?' * 16}"):
+        if old.name != f"{split}-{fp}":
+            shutil.rmtree(old, ignore_errors=True)
+    shard_dir = cache_dir / PARTIAL / f"{split}-{fp}"
+    _build_shards(split_clips, shard_dir, get_worker, fc, split, get_pool)
+    meta = {
+        "format": CACHE_FORMAT,
+        "split": split,
+        "n_clips": len(split_clips),
+        "names": [c.name for c in split_clips],
+        "rooms": [c.room for c in split_clips],
+        "labelled": labelled,
+        "fingerprint": fp,
+        "feature_hash": cache_dir.name,
+        "audio_channels": list(audio_channel_names(fc.audio_extra)),
+        "visual_shape": list(visual_feature_shape(fc)),
+    }
+    _consolidate(split_clips, shard_dir, split_dir, meta, labelled)
+    shutil.rmtree(shard_dir, ignore_errors=True)
+    log.info("%s: %d clips cached in %s", split, len(split_clips), split_dir)
 
 
 def _load_one(cache_dir: Path, split: str, mmap: bool = True) -> SplitArrays:

@@ -270,7 +270,7 @@ def test_two_worker_processes_give_the_same_cache(dataset, tmp_path, monkeypatch
 
     pooled = []
     orig = c._extract_in_pool
-    monkeypatch.setattr(c, "_extract_in_pool", lambda todo, *a: pooled.append(len(todo)) or orig(todo, *a))
+    monkeypatch.setattr(c, "_extract_in_pool", lambda pool, todo, *a: pooled.append(len(todo)) or orig(pool, todo, *a))
     ref_dir = build_feature_cache(_cfg(), dataset, tmp_path / "ref")
     args = ["features", "--profile", "smoke", "--data", str(dataset), "--cache", str(tmp_path / "par"),
             "--workers", "2", "--threads", "1"]

@@ -117,11 +117,9 @@ def _attend(
     kv: torch.Tensor,
     need_weights: bool,
     attn_mask: torch.Tensor | None = None,
-    key_padding_mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Run ``mha`` (batch-first); weights per head ``(B, heads, Tq, Tk)`` when asked, else None."""
-    out, w = mha(q, kv, kv, need_weights=need_weights, average_attn_weights=False, attn_mask=attn_mask,
-                 key_padding_mask=key_padding_mask)
+    out, w = mha(q, kv, kv, need_weights=need_weights, average_attn_weights=False, attn_mask=attn_mask)
     return out, (w if need_weights else None)
 
 
