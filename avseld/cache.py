@@ -3,7 +3,7 @@ once per feature configuration and loaded as memory-mapped arrays (one read per 
 
 Layout (lhotse-style: the cache says how it was made)::
 
-    <cache_root>/<cfg.section_hash("features")>/
+    <cache_root>/<feature_key(cfg)>/     hash of the features section and the extraction code version
         feature_config.yaml            the resolved ``features:`` section that made the cache
         fullview_projection.npy        full-view mode only: the fixed channel projection
         <split>/audio.npy              (N, C, T, F) float32 log-mel (+ extra channels)
@@ -76,9 +76,21 @@ class SplitArrays:
         return len(self.names)
 
 
+# Bump when the extraction code changes the cached values of an unchanged ``features`` config, so
+# that caches (and the runs trained on them) made by older code are not reused.
+# 2: frames are resized in uint8 like the official OpenCV + PIL recipe (1: rounded float resizes).
+FEATURE_CODE_VERSION = 2
+
+
+def feature_key(cfg: Any) -> str:
+    """Cache key: a 12-hex hash of the ``features`` section and :data:`FEATURE_CODE_VERSION`."""
+    blob = f"{cfg.section_hash('features')}|features-code-v{FEATURE_CODE_VERSION}"
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
 def feature_cache_dir(cfg: Any, cache_root: str | Path) -> Path:
-    """``<cache_root>/<cfg.section_hash("features")>``."""
-    return Path(cache_root) / cfg.section_hash("features")
+    """``<cache_root>/<feature_key(cfg)>``."""
+    return Path(cache_root) / feature_key(cfg)
 
 
 def _fingerprint(clips: list[Any]) -> str:
@@ -317,7 +329,7 @@ def build_feature_cache(
         threads_per_worker: torch threads of each worker process; 0 = CPU cores // n_workers.
 
     Returns:
-        The cache directory ``<cache_root>/<cfg.section_hash("features")>``.
+        The cache directory ``<cache_root>/<feature_key(cfg)>``.
 
     Raises:
         DataError: no clips, a missing video or labels, an undecodable file (naming it).

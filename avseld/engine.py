@@ -14,6 +14,7 @@ Run directory ``<runs_root>/<run_id>/``: ``config.yaml`` (resolved), ``checkpoin
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import math
@@ -32,6 +33,7 @@ from torch import nn
 
 from avseld.atomic import write_json_atomic, write_text_atomic
 from avseld.batches import ClipArrays, epoch_batches, load_clip_arrays, split_by_rooms, swap_flags
+from avseld.cache import FEATURE_CODE_VERSION, feature_cache_dir
 from avseld.checkpoint import library_versions, load_checkpoint, model_from_checkpoint, load_model_state, save_checkpoint
 from avseld.config import Config, load_config_file
 from avseld.decode import decode_output, write_predictions
@@ -169,8 +171,10 @@ def _autocast(device: torch.device, enabled: bool):
 
 
 def default_run_id(cfg: Config, model_name: str, seed: int) -> str:
-    """``<model>-seed<seed>-<hash of the features, model, train and eval sections>``."""
-    return f"{model_name}-seed{seed}-{cfg.section_hash('features', 'model', 'train', 'eval')[:8]}"
+    """``<model>-seed<seed>-<hash of the features, model, train and eval sections>`` (and of
+    :data:`~avseld.cache.FEATURE_CODE_VERSION`: new extraction code, new runs)."""
+    blob = f"{cfg.section_hash('features', 'model', 'train', 'eval')}|features-code-v{FEATURE_CODE_VERSION}"
+    return f"{model_name}-seed{seed}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
 
 
 def _git_commit() -> str:
@@ -185,11 +189,6 @@ def _git_commit() -> str:
         return commit + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-
-
-def feature_cache_dir(cfg: Config, cache_root: str | Path) -> Path:
-    """``<cache_root>/<hash of the features section>``."""
-    return Path(cache_root) / cfg.section_hash("features")
 
 
 def _ensure_cache(cfg: Config, data_root: Path, cache_root: Path, env: DistEnv) -> Path:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from avseld.cache import FEATURE_CODE_VERSION, feature_cache_dir, feature_key
 from avseld.config import Config, load_config
 from avseld.errors import ConfigError, DataError
 
@@ -79,7 +80,8 @@ SYSTEMS: dict[str, System] = {
         System("audio_only", "audio only", "avseld_audio", (), "no video at all"),
         System("onscreen_fix", "+ on-screen fix", "avseld", ONSCREEN_FIX,
                "on-screen by 0.5 threshold, BCE masked to active tracks"),
-        System("fullview", "+ full-view tokens", "avseld", FULLVIEW, "whole 100-degree frame as tokens"),
+        System("fullview", "+ full-view tokens", "avseld", FULLVIEW + (("model.fusion_window", 1),),
+               "whole 100-degree frame as tokens, each audio frame attending to its +-1 frames (as AV-SELD+)"),
         System("lr_swap", "+ left-right swap", "avseld", LR_SWAP, "left-right swap augmentation"),
     )
 }
@@ -110,6 +112,7 @@ def run_id(cfg: Config, seed: int) -> str:
     for section, key in _HASH_EXCLUDE:
         d[section].pop(key, None)
     d["data"] = {k: v for k, v in d["data"].items() if k not in ("cache_dir", "runs_dir")}
+    d["features_code"] = FEATURE_CODE_VERSION  # new extraction code: new features, new runs
     blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
     return f"{cfg.model.name}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}-s{seed}"
 
@@ -279,7 +282,7 @@ def ensure_features(study: Study, keys: tuple[str, ...] | list[str] = ()) -> lis
     seen: set[str] = set()
     for key in keys:
         scfg = get_system(key).config(study.cfg)
-        h = scfg.section_hash("features")
+        h = feature_key(scfg)
         if h in seen:
             continue
         seen.add(h)
@@ -290,7 +293,7 @@ def ensure_features(study: Study, keys: tuple[str, ...] | list[str] = ()) -> lis
 def cache_dir_for(study: Study, key: str) -> Path:
     """The feature cache folder of a system (it may not exist yet)."""
     scfg = get_system(key).config(study.cfg)
-    return study.cache_root / scfg.section_hash("features")
+    return feature_cache_dir(scfg, study.cache_root)
 
 
 # --------------------------------------------------------------------------------------------

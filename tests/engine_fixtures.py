@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from avseld.cache import feature_cache_dir
 from avseld.config import Config, load_config
 from avseld.dataset import write_label_csv
 from avseld.labels import encode_adpit
@@ -91,7 +92,7 @@ def make_dataset(tmp: Path, n_train_rooms: int = 3, clips_per_room: int = 4, n_t
     rng = np.random.default_rng(seed)
     cfg = load_config("smoke", {"train.tensorboard": False, "train.device": "cpu", **(overrides or {})})
     data_root, cache_root = tmp / "data", tmp / "cache"
-    cache_dir = cache_root / cfg.section_hash("features")
+    cache_dir = feature_cache_dir(cfg, cache_root)
     names, rooms, rows, audio, video = [], [], [], [], []
     n_clips = n_train_rooms * clips_per_room
     all_classes = [list(range(N_CLASSES))[i::n_clips] for i in range(n_clips)]  # every class occurs

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from avseld.cache import PARTIAL, build_feature_cache, list_cached_splits, load_split
+from avseld.cache import PARTIAL, build_feature_cache, feature_key, list_cached_splits, load_split
 from avseld.config import load_config
 from avseld.errors import ConfigError, DataError
 
@@ -97,7 +97,7 @@ def _arrays(cache_dir: Path) -> dict[str, np.ndarray]:
 def test_cache_layout_and_load(dataset, tmp_path):
     cfg = _cfg()
     cache_dir = build_feature_cache(cfg, dataset, tmp_path)
-    assert cache_dir == tmp_path / cfg.section_hash("features")
+    assert cache_dir == tmp_path / feature_key(cfg)
     assert list_cached_splits(cache_dir) == ["dev-train-x", "eval"]
     assert "features:" in (cache_dir / "feature_config.yaml").read_text()
     assert not any((cache_dir / PARTIAL).glob("*/*"))  # shards cleaned up
@@ -120,13 +120,20 @@ def test_cache_layout_and_load(dataset, tmp_path):
         load_split(cache_dir, "dev-test")
 
 
-def test_cache_key_changes_with_config(tmp_path):
+def test_cache_key_changes_with_config(tmp_path, monkeypatch):
+    import avseld.cache as cache
+
     base = _cfg()
-    assert base.section_hash("features") == _cfg().section_hash("features")
+    assert feature_key(base) == feature_key(_cfg())
     for extra in ("features.n_mels=32", "features.audio_extra=[ild]", "features.visual_mode=fullview"):
-        assert _cfg(extra).section_hash("features") != base.section_hash("features"), extra
+        assert feature_key(_cfg(extra)) != feature_key(base), extra
     # a change outside the features section keeps the key
-    assert _cfg("train.lr=0.01").section_hash("features") == base.section_hash("features")
+    assert feature_key(_cfg("train.lr=0.01")) == feature_key(base)
+    # new extraction code (a bumped version) gives a new key for the same config
+    monkeypatch.setattr(cache, "FEATURE_CODE_VERSION", cache.FEATURE_CODE_VERSION + 1)
+    bumped = feature_key(base)
+    monkeypatch.undo()
+    assert bumped != feature_key(base)
 
 
 def test_fullview_and_extras_cache(dataset, tmp_path):
@@ -162,7 +169,7 @@ def test_sigkill_resume_identical(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(data), str(tmp_path / "run"), *TINY], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    shards = tmp_path / "run" / cfg.section_hash("features") / PARTIAL
+    shards = tmp_path / "run" / feature_key(cfg) / PARTIAL
     deadline = time.time() + 60
     while time.time() < deadline and len(list(shards.glob("dev-train-x-*/*.npz"))) < 2:
         time.sleep(0.05)
@@ -170,7 +177,7 @@ def test_sigkill_resume_identical(tmp_path):
     proc.wait()
     done = len(list(shards.glob("dev-train-x-*/*.npz")))
     assert 2 <= done < 6, "the child was not killed part way"
-    run_dir = tmp_path / "run" / cfg.section_hash("features")
+    run_dir = tmp_path / "run" / feature_key(cfg)
     assert list_cached_splits(run_dir) == []  # nothing mistaken for complete
     build_feature_cache(cfg, data, tmp_path / "run")
     ref, got = _arrays(ref_dir), _arrays(run_dir)
@@ -246,7 +253,7 @@ def test_two_processes_building_one_cache_take_turns(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     args = [sys.executable, "-c", _COUNTING_CHILD, str(data), str(tmp_path / "run"), *TINY]
     first = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    shards = tmp_path / "run" / cfg.section_hash("features") / PARTIAL
+    shards = tmp_path / "run" / feature_key(cfg) / PARTIAL
     deadline = time.time() + 60
     while time.time() < deadline and not list(shards.glob("dev-train-x-*/*.npz")):
         time.sleep(0.05)
@@ -257,7 +264,7 @@ def test_two_processes_building_one_cache_take_turns(tmp_path):
     assert second.returncode == 0, err2
     assert "extracted 7" in out1 and "extracted 0" in out2  # the second one waited, then skipped everything
     ref = _arrays(build_feature_cache(cfg, data, tmp_path / "ref"))
-    got = _arrays(tmp_path / "run" / cfg.section_hash("features"))
+    got = _arrays(tmp_path / "run" / feature_key(cfg))
     assert ref.keys() == got.keys()
     for k in ref:
         np.testing.assert_array_equal(got[k], ref[k], err_msg=k)
@@ -296,7 +303,7 @@ def test_worker_process_error_names_the_file_and_keeps_finished_shards(tmp_path)
     cfg = _cfg()
     with pytest.raises(DataError, match="fold3_room1_mix002.mp4"):
         build_feature_cache(cfg, data, tmp_path / "c", n_workers=2, threads_per_worker=1)
-    cache_dir = tmp_path / "c" / cfg.section_hash("features")
+    cache_dir = tmp_path / "c" / feature_key(cfg)
     assert list_cached_splits(cache_dir) == []  # no meta.json: nothing looks complete
     shards = {p.name for p in (cache_dir / PARTIAL).glob("dev-train-x-*/*")}
     assert "fold3_room1_mix002.npz" not in shards and all(n.endswith(".npz") for n in shards)
