@@ -24,7 +24,8 @@ from avseld.metrics import (
     summarize,
 )
 
-SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# derandomize: CI draws the same examples on every run (a property found false fails every run, not by luck)
+SETTINGS = settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 
 
 def rows_strategy(max_rows: int = 40, folded: bool = True):
@@ -76,7 +77,8 @@ def test_f_in_unit_interval_and_on_screen_stricter(clips, average, full_clip):
     for row in [res] + res["classwise"]:
         assert 0.0 <= row["F20_on"] <= row["F20"] <= 1.0
         if not math.isnan(row["DOAE"]):
-            assert 0.0 <= row["DOAE"] <= 90.0 and row["DE"] >= 0 and row["RDE"] >= 0 and 0 <= row["OSA"] <= 1
+            # folded azimuths lie in [-90, 90], so two of them are at most 180 degrees apart
+            assert 0.0 <= row["DOAE"] <= 180.0 and row["DE"] >= 0 and row["RDE"] >= 0 and 0 <= row["OSA"] <= 1
 
 
 @SETTINGS
@@ -263,3 +265,12 @@ def test_evaluate_does_not_import_torch(tmp_path):
             "import avseld.metrics; assert 'torch' not in sys.modules, 'torch imported'; sys.exit(rc)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def test_doa_error_of_a_pair_across_the_front_is_their_azimuth_difference():
+    """The case hypothesis found against the old 90-degree bound: reference -71, prediction 20 (same
+    class, 10 frames) -> DOA error 91 degrees; the pair is outside 20 degrees, so F20 is 0."""
+    ref = np.array([[f, 0, 0, -71, 100, 0] for f in range(10)], dtype=np.float64)
+    pred = np.array([[f, 0, 0, 20, 100, 0] for f in range(10)], dtype=np.float64)
+    res = compute_seld_metrics({"c": ref}, {"c": pred}, average="micro")
+    assert res["DOAE"] == pytest.approx(91.0) and res["F20"] == 0.0
