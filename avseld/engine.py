@@ -33,7 +33,7 @@ from torch import nn
 
 from avseld.atomic import write_json_atomic, write_text_atomic
 from avseld.batches import ClipArrays, epoch_batches, load_clip_arrays, split_by_rooms, swap_flags
-from avseld.cache import FEATURE_CODE_VERSION, feature_cache_dir
+from avseld.cache import feature_cache_dir, feature_key
 from avseld.checkpoint import library_versions, load_checkpoint, model_from_checkpoint, load_model_state, save_checkpoint
 from avseld.config import Config, load_config_file
 from avseld.decode import decode_output, write_predictions
@@ -171,9 +171,9 @@ def _autocast(device: torch.device, enabled: bool):
 
 
 def default_run_id(cfg: Config, model_name: str, seed: int) -> str:
-    """``<model>-seed<seed>-<hash of the features, model, train and eval sections>`` (and of
-    :data:`~avseld.cache.FEATURE_CODE_VERSION`: new extraction code, new runs)."""
-    blob = f"{cfg.section_hash('features', 'model', 'train', 'eval')}|features-code-v{FEATURE_CODE_VERSION}"
+    """``<model>-seed<seed>-<hash of the feature cache key and the model, train and eval sections>``
+    (the cache key carries the extraction code's version: new extraction code, new runs)."""
+    blob = f"{feature_key(cfg)}|{cfg.section_hash('model', 'train', 'eval')}"
     return f"{model_name}-seed{seed}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
 
 
