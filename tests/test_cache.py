@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from avseld.cache import PARTIAL, build_feature_cache, feature_key, list_cached_splits, load_split
 from avseld.config import load_config
@@ -29,6 +30,20 @@ TINY = [
     "features.resize_short=32",
     "features.crop_size=32",
 ]
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Every extraction of this module on one torch thread, as its child processes (OMP_NUM_THREADS=1).
+
+    The bit-identity checks compare caches built here with caches built in children; a backbone
+    batch can round differently with 1 and 2 threads (1e-8 on a 2-frame batch, seen when this module
+    ran alone with torch's default of 2 threads on 2 cores, instead of after a test that set 1).
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def write_video(path: Path, n_frames: int = 150, fps: int = 30, w: int = 64, h: int = 32, seed: int = 0) -> None:

@@ -112,6 +112,18 @@ def test_paper_and_profile_visual_shapes():
     assert visual_feature_shape(load_config("paper", ["features.visual_mode=fullview"]).features) == (15, 64)
 
 
+def test_fullview_resize_short_sets_the_fullview_input_only():
+    """default profile: full view at 192x96 (its own shorter side), the baseline crop unchanged."""
+    full = load_config("default", ["features.visual_mode=fullview", "features.device=cpu"]).features
+    base = load_config("default", ["features.device=cpu"]).features
+    assert (full.fullview_resize_short, base.resize_short) == (96, 112)
+    assert build_visual_extractor(full, weights=None).preprocess(torch.zeros(2, 180, 320, 3, dtype=torch.uint8)).shape == (2, 3, 96, 192)
+    assert build_visual_extractor(base, weights=None).preprocess(torch.zeros(2, 180, 320, 3, dtype=torch.uint8)).shape == (2, 3, 112, 112)
+    assert visual_feature_shape(full) == (15, 64) and visual_feature_shape(base) == (16,)
+    unset = load_config("default", ["features.visual_mode=fullview", "features.fullview_resize_short=0"]).features
+    assert build_visual_extractor(unset, weights=None).preprocess(torch.zeros(1, 180, 320, 3, dtype=torch.uint8)).shape == (1, 3, 112, 224)
+
+
 def test_baseline_preprocess_is_official_geometry():
     """360x180 resize, shorter side 232 -> 464x232, centre crop 224 (rows 4.., cols 120..)."""
     ex = VisualFeatureExtractor(torch.nn.Identity(), "resnet50")

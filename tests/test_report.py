@@ -158,3 +158,27 @@ def test_ablation_seeds_subset_of_study_seeds(tmp_path):
     assert only1.ablation_seeds == (1,)  # a seed outside the study is never trained for the ablations
     with pytest.raises(DataError, match=r"not finished: data/runs/avseld-\w+-s0 \(run"):
         study.ablation_runs(st)  # looks for seed 0 only
+
+
+def test_parallel_runs_start_longest_first(tmp_path, monkeypatch):
+    """04's runs go to the two workers full-view first and audio-only last (no idle core at the end)."""
+    st = study.open_study("default", tmp_path, device="cpu")
+    cfgs = {k: study.get_system(k).config(st.cfg) for k in study.SYSTEMS}
+    ranks = {k: study.expected_cost_rank(c) for k, c in cfgs.items()}
+    assert ranks["fullview"] == ranks["avseld_plus"] > ranks["avseld"] == ranks["lr_swap"] > ranks["audio_only"]
+    submitted = []
+
+    class Pool:  # records the submission order instead of training
+        def __init__(self, *a, **k): pass
+        def __enter__(self): return self
+        def __exit__(self, *a): return False
+        def submit(self, fn, *job):
+            submitted.append(job[0].model.name)
+            from concurrent.futures import Future
+            f = Future(); f.set_result(None); return f
+
+    import concurrent.futures
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", Pool)
+    monkeypatch.setattr(study, "ensure_features", lambda *a, **k: [])
+    study.run_systems(st, ["audio_only", "no_atem", "fullview"], seeds=[0])
+    assert submitted == ["avseld", "avseld_no_atem", "avseld_audio"]  # fullview (an avseld config) first
