@@ -350,6 +350,81 @@ def onscreen_confusion(run_dirs: list[Path]) -> np.ndarray:
     return cm
 
 
+def azimuth_agreement(run_dir: str | Path) -> dict[str, float]:
+    """Did a run learn azimuth? Predicted against reference azimuth over unambiguous pairs.
+
+    A pair is a (clip, frame, class) with exactly one reference and one predicted event, so no
+    matching choice is involved. A run that learnt no azimuth predicts every event near the front:
+    correlation and slope near 0 while it may still detect the classes.
+
+    Returns:
+        ``n_pairs``; ``corr`` (Pearson, NaN when either side is constant); ``slope`` of the
+        least-squares line of predicted on reference azimuth; ``mean_abs_pred`` and ``mean_abs_ref``
+        (degrees, how far from the front each side puts events); ``mean_abs_err`` (degrees).
+    """
+    from avseld.dataset import read_label_csv
+
+    ref_dir, pred_dir = run_folders(run_dir)
+    refs = _reference_files(ref_dir)
+    pairs = []
+    for pp in sorted(pred_dir.glob("*.csv")):
+        rp = refs.get(pp.stem)
+        if rp is None:
+            continue
+        predicted = _single_events(read_label_csv(pp))
+        pairs += [(az, predicted[k]) for k, az in _single_events(read_label_csv(rp)).items() if k in predicted]
+    if not pairs:
+        return {"n_pairs": 0, "corr": math.nan, "slope": math.nan, "mean_abs_pred": math.nan,
+                "mean_abs_ref": math.nan, "mean_abs_err": math.nan}
+    ref_az, pred_az = np.asarray(pairs, dtype=np.float64).T
+    var_ref = float(np.var(ref_az))
+    cov = float(np.mean((ref_az - ref_az.mean()) * (pred_az - pred_az.mean())))
+    var_pred = float(np.var(pred_az))
+    return {
+        "n_pairs": len(pairs),
+        "corr": cov / math.sqrt(var_ref * var_pred) if var_ref > 0 and var_pred > 0 else math.nan,
+        "slope": cov / var_ref if var_ref > 0 else math.nan,
+        "mean_abs_pred": float(np.mean(np.abs(pred_az))),
+        "mean_abs_ref": float(np.mean(np.abs(ref_az))),
+        "mean_abs_err": float(np.mean(np.abs(pred_az - ref_az))),
+    }
+
+
+def _single_events(rows: np.ndarray) -> dict[tuple[int, int], float]:
+    """``{(frame, class): azimuth}`` for the frame-class cells holding exactly one event."""
+    cells: dict[tuple[int, int], list[float]] = {}
+    for fr, cls, _, az, *_ in rows:
+        cells.setdefault((int(fr), int(cls)), []).append(float(az))
+    return {k: v[0] for k, v in cells.items() if len(v) == 1}
+
+
+def azimuth_table(runs: dict[str, list[Path]], workdir: Path | None = None) -> pd.DataFrame:
+    """:func:`azimuth_agreement` of every run: one row per run, indexed by (system, run folder)."""
+    rows = []
+    for label, dirs in runs.items():
+        for d in dirs:
+            rows.append({"system": label, "run": _rel(Path(d), workdir), **azimuth_agreement(d)})
+    return pd.DataFrame(rows).set_index(["system", "run"])
+
+
+def azimuth_markdown(df: pd.DataFrame) -> str:
+    """:func:`azimuth_table` as Markdown (correlation and slope to 2 decimals, degrees to 1)."""
+    lines = ["| System | Run | pairs | corr | slope | mean abs pred (°) | mean abs ref (°) | mean abs err (°) |",
+             "|" + "---|" * 8]
+    for (label, run), r in df.iterrows():
+        lines.append(f"| {label} | {run} | {int(r['n_pairs'])} | {r['corr']:.2f} | {r['slope']:.2f} | "
+                     f"{r['mean_abs_pred']:.1f} | {r['mean_abs_ref']:.1f} | {r['mean_abs_err']:.1f} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_azimuth_table(df: pd.DataFrame, figures_dir: str | Path) -> tuple[Path, Path]:
+    """Write ``azimuth_agreement.csv`` and ``azimuth_agreement.md`` atomically."""
+    figures_dir = Path(figures_dir)
+    write_text_atomic(figures_dir / "azimuth_agreement.csv", df.to_csv(float_format="%.17g"))
+    write_text_atomic(figures_dir / "azimuth_agreement.md", azimuth_markdown(df))
+    return figures_dir / "azimuth_agreement.csv", figures_dir / "azimuth_agreement.md"
+
+
 # --------------------------------------------------------------------------------------------
 # Dataset statistics
 # --------------------------------------------------------------------------------------------

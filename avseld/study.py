@@ -430,6 +430,17 @@ def ablation_runs(study: Study) -> dict[str, tuple[str, str, list[Path]]]:
     return {k: (get_system(k).label, get_system(k).note, finished_runs(study, k, study.ablation_seeds)) for k in keys}
 
 
+def all_finished_runs(study: Study) -> dict[str, list[Path]]:
+    """``{label: finished runs}`` of Table 1's systems, then of each ablation variant whose runs are all
+    finished (04 may not have run yet); a variant that is also a Table 1 system is listed once."""
+    runs = table1_runs(study)
+    for key in study.cfg.report.ablations:
+        label, dirs = get_system(key).label, study.run_dirs(key, study.ablation_seeds)
+        if label not in runs and all(is_finished(d) for d in dirs):
+            runs[label] = dirs
+    return runs
+
+
 def test_clips(study: Study) -> list:
     """Clip records of the dev-test split(s) (``avseld.dataset.ClipRecord``)."""
     from avseld.dataset import discover_clips

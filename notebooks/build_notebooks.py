@@ -172,7 +172,7 @@ NOTEBOOKS["05_results"] = [
            "`data/runs/*/` of the three systems (`metrics.json`, `predictions/`, `log.jsonl`).",
            "`figures/table1.csv` (unrounded), `figures/table1.md`, `figures/table1.png`, "
            "`figures/classwise_f20.csv`, `figures/classwise_f20.png`, `figures/training_curves.png`, "
-           "`figures/trajectories.png`, `figures/onscreen_confusion.png`."),
+           "`figures/trajectories.png`, `figures/onscreen_confusion.png`, `figures/azimuth_agreement.{csv,md}`."),
     md("## 1. Table 1\nThe report's three rows (STARSS23 dev-test, `source = published`) and this study's "
        "rows (mean over seeds on this profile's dev-test). F, RDE and OSA in %, DOAE in degrees. The "
        "two halves are on different data, so compare the *differences* between rows, not the rows."),
@@ -192,6 +192,14 @@ NOTEBOOKS["05_results"] = [
        "in the same frame within 20°; rows are the reference, columns the prediction."),
     code("fig = viz.plot_onscreen_confusions({k: report.onscreen_confusion(v) for k, v in systems.items()})\n"
          "viz.save_figure(fig, st.figures_dir / 'onscreen_confusion.png')\nfig"),
+    md("## 6. Did each run learn azimuth?\nPredicted against reference azimuth over the (clip, frame, class) "
+       "cells with exactly one reference and one predicted event, for every run of Table 1 and of the "
+       "ablations (when 04 has run). A run with correlation and slope near 0 puts every event near the "
+       "front (small `mean_abs_pred`): it failed to learn azimuth within its budget, whatever its "
+       "detection, and its F20 says so. On the `default` profile this, more than the system, decides "
+       "many single-seed comparisons (README, \"What the default study shows\")."),
+    code("azimuth = report.azimuth_table(study.all_finished_runs(st), st.workdir)\n"
+         "report.write_azimuth_table(azimuth, st.figures_dir)\ndisplay(Markdown(report.azimuth_markdown(azimuth)))"),
 ]
 
 NOTEBOOKS["06_attention_explorer"] = [

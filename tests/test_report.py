@@ -182,3 +182,27 @@ def test_parallel_runs_start_longest_first(tmp_path, monkeypatch):
     monkeypatch.setattr(study, "ensure_features", lambda *a, **k: [])
     study.run_systems(st, ["audio_only", "no_atem", "fullview"], seeds=[0])
     assert submitted == ["avseld", "avseld_no_atem", "avseld_audio"]  # fullview (an avseld config) first
+
+
+def test_azimuth_agreement_tells_a_learnt_azimuth_from_a_front_guess(tmp_path):
+    root = tmp_path / "data" / "synth_z"
+    ref = np.array([[0, 1, 0, 60, 100, 0], [1, 1, 0, -40, 100, 0], [2, 2, 0, 20, 200, 0], [3, 2, 0, -80, 200, 1],
+                    [4, 3, 0, 30, 150, 0], [4, 3, 1, -30, 150, 0]], float)  # frame 4: two events of class 3
+    write_label_csv(root / "metadata_dev" / TEST_SPLIT / "fold4_room1_mix001.csv", ref)
+    run = make_run(tmp_path, root, "avseld-zzzz-s0", 0)
+    shrunk = ref.copy()
+    shrunk[:, 3] = ref[:, 3] / 2  # half of every azimuth: perfectly correlated, slope 0.5
+    shrunk = np.vstack([shrunk, [[9, 5, 0, 70, 100, 0]]])  # a prediction with no reference: no pair
+    write_label_csv(run / "predictions" / TEST_SPLIT / "fold4_room1_mix001.csv", shrunk)
+    got = report.azimuth_agreement(run)
+    assert got["n_pairs"] == 4  # frame 4 holds two class-3 events: ambiguous, left out
+    assert got["corr"] == pytest.approx(1.0) and got["slope"] == pytest.approx(0.5)
+    assert got["mean_abs_ref"] == pytest.approx(50.0) and got["mean_abs_pred"] == pytest.approx(25.0)
+    assert got["mean_abs_err"] == pytest.approx(25.0)
+    front = ref[:4].copy()
+    front[:, 3] = 0.0  # every event straight ahead
+    write_label_csv(run / "predictions" / TEST_SPLIT / "fold4_room1_mix001.csv", front)
+    got = report.azimuth_agreement(run)
+    assert got["slope"] == pytest.approx(0.0) and math.isnan(got["corr"])
+    table = report.azimuth_table({"AV-SELD": [run]}, tmp_path)
+    assert table.index.tolist() == [("AV-SELD", "data/runs/avseld-zzzz-s0")] and table["n_pairs"].iloc[0] == 4

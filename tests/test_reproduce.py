@@ -12,6 +12,7 @@ from pathlib import Path
 
 import nbformat
 import numpy as np
+import pandas as pd
 import pytest
 
 from avseld import pipeline, report
@@ -76,7 +77,8 @@ def test_failing_cell_names_notebook_and_cell(tmp_path):
 
 FIGURES = ("dataset_statistics.png", "clip_example.png", "training_curves.png", "training_curves_baseline.png",
            "training_curves_avseld.png", "classwise_f20.png", "trajectories.png", "onscreen_confusion.png",
-           "table1.png", "ablations.png", "table1.csv", "table1.md", "ablations.csv", "ablations.md")
+           "table1.png", "ablations.png", "table1.csv", "table1.md", "ablations.csv", "ablations.md",
+           "azimuth_agreement.csv", "azimuth_agreement.md")
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +105,8 @@ def test_reproduce_smoke_writes_everything(smoke):
     for name in FIGURES:
         assert (figs / name).is_file() and (figs / name).stat().st_size > 200, name
     assert len(list(figs.glob("attention_*.png"))) == 3
+    azimuth = pd.read_csv(figs / "azimuth_agreement.csv")  # 3 Table-1 systems + 2 ablations, seed 0 each
+    assert len(azimuth) == 5 and {"Baseline replica", "audio only", "+ full-view tokens"} <= set(azimuth["system"])
     assert not list(figs.glob(".*.tmp*"))
     for d in ("data/synth_smoke/stereo_dev", "data/cache", "data/runs"):
         assert (workdir / d).is_dir(), d
