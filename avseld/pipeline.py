@@ -103,7 +103,9 @@ def run_study(workdir: str | Path, parameters: dict[str, Any], notebooks: tuple[
         if not src.is_file():
             raise NotebookError(f"{src}: notebook not found")
         _progress(f"[{i + 1}/{len(notebooks)}] {stem} ...")
-        secs = run_notebook(src, out_dir / f"{stem}.ipynb", params, cwd=workdir, kernel_name=kernel_name)
+        # the kernel runs in the executed copies' folder, not the workdir: a workdir that is another
+        # clone of this repository would otherwise put its own avseld/ first on the kernel's sys.path
+        secs = run_notebook(src, out_dir / f"{stem}.ipynb", params, cwd=out_dir, kernel_name=kernel_name)
         times[stem] = secs
         _progress(f"[{i + 1}/{len(notebooks)}] {stem} done in {secs:.1f} s")
     return times

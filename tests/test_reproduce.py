@@ -68,7 +68,27 @@ def test_failing_cell_names_notebook_and_cell(tmp_path):
     assert "00_bad.ipynb" in msg and "cell" in msg and "ValueError: boom 3" in msg
     assert "raise ValueError" in msg
     assert (tmp_path / "notebooks" / "executed" / "00_bad.ipynb").is_file()
-    assert not (tmp_path / "never").exists()  # the run stopped at the failing cell
+    assert not list(tmp_path.rglob("never"))  # the run stopped at the failing cell
+
+
+def test_notebooks_import_the_installed_package_not_the_workdirs(tmp_path):
+    """A workdir that is another clone (it has an ``avseld/`` folder) must not shadow the running code."""
+    decoy = tmp_path / "avseld"
+    decoy.mkdir()
+    (decoy / "__init__.py").write_text("raise ImportError('the workdir copy was imported')\n")
+    src = tmp_path / "src"
+    src.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("x = 1", metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell("import avseld, pathlib\n"
+                                  "pathlib.Path(workdir, 'imported_from.txt').write_text(avseld.__file__)"),
+    ])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(src / "00_import.ipynb"))
+    pipeline.run_study(tmp_path, {}, notebooks=("00_import",), src_dir=src)
+    import avseld
+
+    assert (tmp_path / "imported_from.txt").read_text() == avseld.__file__
 
 
 # --------------------------------------------------------------------------------------------
