@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Callable
 
@@ -84,6 +85,17 @@ def run_folders(run_dir: str | Path, split: str | None = None) -> tuple[Path, Pa
 def _reference_files(ref_dir: Path) -> dict[str, Path]:
     """``{clip name: reference CSV}`` of a flat or split-folder reference folder."""
     return {p.stem: p for p in sorted(ref_dir.rglob("*.csv")) if not p.name.startswith(".")}
+
+
+def _label_pairs(run_dir: Path) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(reference rows, predicted rows)`` of every prediction CSV of a run that has a reference."""
+    from avseld.dataset import read_label_csv
+
+    ref_dir, pred_dir = run_folders(run_dir)
+    refs = _reference_files(ref_dir)
+    for pp in sorted(pred_dir.glob("*.csv")):
+        if pp.stem in refs:
+            yield read_label_csv(refs[pp.stem]), read_label_csv(pp)
 
 
 def _eval_kwargs(run_dir: Path) -> dict[str, Any]:
@@ -328,17 +340,9 @@ def onscreen_confusion(run_dirs: list[Path]) -> np.ndarray:
     A reference event is matched to the prediction of the same class in the same frame with the
     closest azimuth (within 20 degrees), which is how OSA pairs events; unmatched ones are left out.
     """
-    from avseld.dataset import read_label_csv
-
     cm = np.zeros((2, 2), dtype=np.int64)
     for d in run_dirs:
-        ref_dir, pred_dir = run_folders(d)
-        refs = _reference_files(ref_dir)
-        for pp in sorted(pred_dir.glob("*.csv")):
-            rp = refs.get(pp.stem)
-            if rp is None:
-                continue
-            ref, pred = read_label_csv(rp), read_label_csv(pp)
+        for ref, pred in _label_pairs(Path(d)):
             for fr, cls, _, az, _, on in ref:
                 cand = pred[(pred[:, 0] == fr) & (pred[:, 1] == cls)]
                 if len(cand) == 0:
@@ -362,17 +366,10 @@ def azimuth_agreement(run_dir: str | Path) -> dict[str, float]:
         least-squares line of predicted on reference azimuth; ``mean_abs_pred`` and ``mean_abs_ref``
         (degrees, how far from the front each side puts events); ``mean_abs_err`` (degrees).
     """
-    from avseld.dataset import read_label_csv
-
-    ref_dir, pred_dir = run_folders(run_dir)
-    refs = _reference_files(ref_dir)
     pairs = []
-    for pp in sorted(pred_dir.glob("*.csv")):
-        rp = refs.get(pp.stem)
-        if rp is None:
-            continue
-        predicted = _single_events(read_label_csv(pp))
-        pairs += [(az, predicted[k]) for k, az in _single_events(read_label_csv(rp)).items() if k in predicted]
+    for ref, pred in _label_pairs(Path(run_dir)):
+        predicted = _single_events(pred)
+        pairs += [(az, predicted[k]) for k, az in _single_events(ref).items() if k in predicted]
     if not pairs:
         return {"n_pairs": 0, "corr": math.nan, "slope": math.nan, "mean_abs_pred": math.nan,
                 "mean_abs_ref": math.nan, "mean_abs_err": math.nan}

@@ -327,8 +327,8 @@ def expected_cost_rank(cfg: Config) -> int:
     """Rough rank of a run's cost, for ordering parallel runs longest first.
 
     Full-view tokens (15 per frame) cost most, then one visual map per frame, then audio only
-    (median epochs of the default study: AV-SELD+ and the full-view ablation 19-21 s, the
-    video variants 12-15 s, audio only 9 s).
+    (median epochs of the default study: AV-SELD+ and the full-view ablation 21.4-23.2 s, the other
+    video variants 12.7-16.3 s, audio only 8.6 s).
     """
     from avseld.models import uses_video
 
