@@ -36,13 +36,20 @@ from avseld.errors import DataError  # noqa: E402  (re-exported)
 _INT_COLS = (0, 1, 2, 5)  # frame, class, source, onscreen must be integers
 
 
-def parse_label_csv_text(text: str, name: str = "<string>") -> np.ndarray:
+def parse_label_csv_text(text: str, name: str = "<string>", *, reference: bool = False) -> np.ndarray:
     """Parse the text of a DCASE label/prediction CSV into an ``(n, 6)`` float64 array.
 
     frame, class, source and onscreen must be integers; azimuth and distance may be decimal
     numbers (the official reader parses them as floats). Checks: exact header, 6 columns,
-    frame >= 0, class in 0..12, source >= 0, onscreen in {0, 1}, azimuth in [-180, 180],
-    distance >= 0, finite values.
+    frame >= 0, class in 0..12, source >= 0, onscreen in {0, 1}, distance >= 0, finite values;
+    with ``reference`` also azimuth in [-180, 180].
+
+    Args:
+        text: the CSV text.
+        name: file name used in error messages.
+        reference: the text is a reference (dataset label) file, which can only hold azimuths in
+            [-180, 180]. Without it (a prediction) any finite azimuth is accepted, as by the
+            official metric, which wraps it (``fold_azimuth``); :func:`read_label_csv` sets it.
 
     Raises:
         DataError: naming ``name`` and the 1-based line number.
@@ -87,7 +94,7 @@ def parse_label_csv_text(text: str, name: str = "<string>") -> np.ndarray:
             raise DataError(f"{name}: line {lineno}: source must be >= 0, got {src}")
         if on not in (0, 1):
             raise DataError(f"{name}: line {lineno}: onscreen must be 0 or 1, got {on}")
-        if not -180.0 <= az <= 180.0:
+        if reference and not -180.0 <= az <= 180.0:
             raise DataError(f"{name}: line {lineno}: azimuth must be in [-180, 180] degrees, got {az:g}")
         if dist < 0:
             raise DataError(f"{name}: line {lineno}: distance must be >= 0, got {dist:g}")
@@ -97,8 +104,12 @@ def parse_label_csv_text(text: str, name: str = "<string>") -> np.ndarray:
     return np.asarray(rows, dtype=np.float64)
 
 
-def read_label_csv(path: str | Path) -> np.ndarray:
-    """Read a label or prediction CSV into an ``(n, 6)`` float64 array (see :func:`parse_label_csv_text`)."""
+def read_label_csv(path: str | Path, *, reference: bool = True) -> np.ndarray:
+    """Read a label or prediction CSV into an ``(n, 6)`` float64 array (see :func:`parse_label_csv_text`).
+
+    ``reference`` (default: a dataset label file) refuses azimuths outside [-180, 180]; pass
+    ``reference=False`` to read a prediction CSV as the official metric does (any finite azimuth).
+    """
     path = Path(path)
     try:
         text = path.read_text()
@@ -106,7 +117,7 @@ def read_label_csv(path: str | Path) -> np.ndarray:
         raise DataError(f"{path}: not a text CSV file") from None
     except OSError as e:
         raise DataError(f"{path}: cannot read: {e.strerror}") from None
-    return parse_label_csv_text(text, str(path))
+    return parse_label_csv_text(text, str(path), reference=reference)
 
 
 def format_label_csv(rows: np.ndarray) -> str:
@@ -385,7 +396,7 @@ def _csv_problems(path: Path, n_frames: int) -> tuple[list[str], np.ndarray | No
         return [f"{path}: not a readable text CSV file"], None
     lines = text.splitlines()
     try:
-        parse_label_csv_text(lines[0] if lines else "", str(path))
+        parse_label_csv_text(lines[0] if lines else "", str(path), reference=True)
     except DataError as e:
         return [str(e)], None
     problems = []
@@ -395,7 +406,7 @@ def _csv_problems(path: Path, n_frames: int) -> tuple[list[str], np.ndarray | No
         if not line.strip():
             continue
         try:
-            r = parse_label_csv_text(CSV_HEADER + "\n" + line, str(path))
+            r = parse_label_csv_text(CSV_HEADER + "\n" + line, str(path), reference=True)
         except DataError as e:
             problems.append(str(e).replace(f"{path}: line 2:", f"{path}: line {lineno}:", 1))
             continue

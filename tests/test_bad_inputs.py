@@ -9,7 +9,11 @@ and property tests (test_csv_properties.py); pickled checkpoints and checkpoints
 
 from __future__ import annotations
 
+import json
+import logging
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +23,7 @@ import soundfile as sf
 from avseld.cli import main
 from avseld.config import SynthConfig
 from avseld.dataset import discover_clips
+from avseld.metrics import evaluate_folders
 from avseld.synth import TEST_SPLIT, TRAIN_SPLIT, generate_dataset
 
 TINY = SynthConfig(
@@ -96,7 +101,7 @@ def test_validate_data_reports_each_broken_file_at_once(tiny_root, tmp_path, cap
     ("3,1,0,10,100,0.5", "must be an integer"),  # non-integer
     ("3,13,0,10,100,0", "class must be in 0..12"),
     ("3,1,0,10,100,2", "onscreen must be 0 or 1"),
-    ("3,1,0,400,100,0", "azimuth must be in [-180, 180]"),
+    ("3,1,0,nan,100,0", "column 'azimuth' must be finite"),  # the official metric crashes on a matched NaN
     ("-1,1,0,10,100,0", "frame must be >= 0"),
 ])
 def test_evaluate_names_file_and_line_of_a_bad_csv(tmp_path, capsys, row, words):
@@ -111,6 +116,46 @@ def test_evaluate_names_file_and_line_of_a_bad_csv(tmp_path, capsys, row, words)
     assert rc != 0
     line = "line 1" if row is None else "line 3"
     assert str(bad) in out and line in out and words in out, out
+
+
+def test_reference_azimuth_outside_180_is_an_error_naming_file_and_line(tmp_path, capsys):
+    """A dataset label file cannot hold an azimuth of 200: refused, even though predictions may."""
+    ref, pred = tmp_path / "ref", tmp_path / "pred"
+    ref.mkdir()
+    pred.mkdir()
+    header = "frame,class,source,azimuth,distance,onscreen\n"
+    (ref / "a.csv").write_text(header + "1,1,0,10,100,0\n\n2,1,0,200,100,0\n3,1,0,10,100,0\n")
+    (pred / "a.csv").write_text(header + "1,1,0,200,100,0\n")
+    rc, out = _run(capsys, ["evaluate", "--ref", str(ref), "--pred", str(pred)])
+    assert rc != 0 and "Traceback" not in out
+    assert f"{ref / 'a.csv'}: line 4: azimuth must be in [-180, 180] degrees, got 200" in out, out
+
+
+def test_prediction_azimuth_outside_180_is_scored_with_one_warning(tmp_path, caplog):
+    """As the official metric: 200 scores as -20 (wrapped, then folded); one warning with the count,
+    the first file and its line; ``avseld evaluate`` exits 0 and prints it."""
+    ref, pred = tmp_path / "ref", tmp_path / "pred"
+    ref.mkdir()
+    pred.mkdir()
+    header = "frame,class,source,azimuth,distance,onscreen\n"
+    for name in ("a", "b"):
+        (ref / f"{name}.csv").write_text(header + "".join(f"{f},1,0,-20,100,0\n" for f in range(4)))
+    (pred / "a.csv").write_text(header + "0,1,0,-20,100,0\n\n1,1,0,200,100,0\n2,1,0,-160,100,0\n")
+    (pred / "b.csv").write_text(header + "0,1,0,540,100,0\n1,1,0,-200,100,0\n2,1,0,180,100,0\n")
+    with caplog.at_level(logging.WARNING, logger="avseld.metrics"):
+        res = evaluate_folders(ref, pred, average="micro")
+    warned = [r.getMessage() for r in caplog.records if "outside [-180, 180]" in r.getMessage()]
+    assert len(warned) == 1, warned
+    message = f"3 row(s) in 2 file(s), first {pred / 'a.csv'}: line 4 (azimuth 200)"
+    assert message in warned[0]
+    # a.csv: -20, 200 -> -20, -160 -> -20 all exact; b.csv: 540 -> 0 and 180 -> 0 (20 deg off, pass),
+    # -200 -> 160 -> 20 (40 deg off, fails): 6 pairs, 5 hits (the official code gives 5/6 and 80/6 too)
+    assert res["F20"] == pytest.approx(5 / 6) and res["DOAE"] == pytest.approx(80 / 6)
+    out = subprocess.run([sys.executable, "-m", "avseld", "evaluate", "--ref", str(ref), "--pred", str(pred),
+                          "--json", "--average", "micro"], capture_output=True, text=True)
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.count("outside [-180, 180]") == 1 and message in out.stderr
+    assert json.loads(out.stdout)["F20"] == pytest.approx(5 / 6)
 
 
 def test_duplicated_reference_rows_and_orphan_predictions_are_errors(tmp_path, capsys):

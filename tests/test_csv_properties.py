@@ -3,8 +3,10 @@
 What the tools do with each kind of bad label CSV (also in the README):
 - missing or wrong header, missing or extra column, non-integer frame/class/source/onscreen,
   non-numeric or non-finite azimuth/distance, negative frame/source/distance, class outside 0..12,
-  onscreen not 0/1, azimuth outside [-180, 180] (e.g. a reference azimuth of 400): DataError naming
-  the file and the line; ``avseld evaluate`` prints ``error: ...`` and exits 2, no traceback.
+  onscreen not 0/1, a reference azimuth outside [-180, 180] (e.g. 400): DataError naming the file
+  and the line; ``avseld evaluate`` prints ``error: ...`` and exits 2, no traceback.
+- a prediction azimuth outside [-180, 180] (any finite value): scored as the official metric does,
+  wrapped with (az + 180) % 360 - 180 and folded; one warning with the count, first file and line.
 - duplicated rows (a row repeated exactly): in a reference file an error naming both lines (an
   instance cannot be listed twice); in a prediction file a warning naming both lines, and both
   copies are scored as separate instances, exactly as the official metric does.
@@ -68,6 +70,39 @@ def test_bulk_reader_equals_strict_reader(tmp_path, cases):
         np.testing.assert_array_equal(got, read_label_csv(path))
 
 
+wide_az = st.one_of(st.integers(-10**6, 10**6), st.floats(-1e12, 1e12, allow_nan=False),
+                    st.sampled_from([190, 200, 250, -270, 360, 540, 720, 180, -180, 180.5, -180.5]))
+
+
+@SETTINGS
+@given(st.lists(st.lists(st.tuples(int_col, st.integers(0, 12), int_col, wide_az, st.integers(0, 5000),
+                                   st.integers(0, 1)), max_size=20), min_size=1, max_size=4))
+def test_prediction_readers_accept_any_finite_azimuth(tmp_path, files):
+    """Predictions: any finite azimuth, identical from the strict, fast and bulk readers; as
+    references the same files are refused at the first azimuth outside [-180, 180]."""
+    paths = []
+    for i, rows in enumerate(files):
+        path = tmp_path / f"p{i}.csv"
+        path.write_text("\n".join([CSV_HEADER] + [",".join(map(str, r)) for r in rows]) + "\n")
+        paths.append(path)
+    for got, path, rows in zip(read_label_csvs(paths, reference=False), paths, files):
+        want = np.asarray(rows, dtype=np.float64).reshape(-1, 6)
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(read_label_csv(path, reference=False), want)
+        np.testing.assert_array_equal(parse_label_csv_fast(path.read_text(), str(path)), want)
+    # the first out-of-range line of each file (which bad file is named first depends on the read path)
+    first_bad = {str(p): next((j + 2 for j, r in enumerate(rows) if abs(r[3]) > 180), None)
+                 for p, rows in zip(paths, files)}
+    if any(first_bad.values()):
+        with pytest.raises(DataError) as err:
+            read_label_csvs(paths)  # reference=True is the default of the file readers
+        assert any(str(err.value).startswith(f"{p}: line {line}: azimuth must be in [-180, 180] degrees")
+                   for p, line in first_bad.items() if line), str(err.value)
+    else:
+        for got, path in zip(read_label_csvs(paths), paths):
+            np.testing.assert_array_equal(got, read_label_csv(path))
+
+
 def mutate(text: str, data) -> str:
     """Random edits of a valid CSV: insert, delete or replace characters."""
     chars = st.sampled_from(list("0123456789-.,e +\n\r\t\x00é٣") + ["nan", "inf", "1e999", "9" * 400])
@@ -79,20 +114,20 @@ def mutate(text: str, data) -> str:
     return text
 
 
-def strict_or_error(text: str):
+def strict_or_error(text: str, reference: bool = False):
     try:
-        return parse_label_csv_text(text, "g.csv")
+        return parse_label_csv_text(text, "g.csv", reference=reference)
     except DataError as e:
         return str(e)
 
 
 @SETTINGS
-@given(valid_csv(), st.data())
-def test_garbage_raises_only_data_error(case, data):
+@given(valid_csv(), st.data(), st.booleans())
+def test_garbage_raises_only_data_error(case, data, reference):
     text = mutate(case[0], data)
-    strict = strict_or_error(text)  # any other exception fails the test
+    strict = strict_or_error(text, reference)  # any other exception fails the test
     try:
-        fast = parse_label_csv_fast(text, "g.csv")
+        fast = parse_label_csv_fast(text, "g.csv", reference=reference)
     except DataError as e:
         fast = str(e)
     if isinstance(strict, str):
@@ -156,6 +191,8 @@ def test_bad_csv_is_a_clear_cli_error(tmp_path, capsys, name, side):
     text, message = BAD[name]
     if name == "duplicated_rows" and side == "pred":
         pytest.skip("duplicated prediction rows are scored, see test_duplicated_prediction_rows")
+    if name == "azimuth_400" and side == "pred":
+        pytest.skip("prediction azimuths outside [-180, 180] are scored, see test_prediction_azimuth_400")
     ref_dir, pred_dir = write_case(tmp_path, text if side == "ref" else GOOD, text if side == "pred" else GOOD)
     rc = cli_main(["evaluate", "--ref", str(ref_dir), "--pred", str(pred_dir)])
     err = capsys.readouterr().err
@@ -172,6 +209,15 @@ def test_duplicated_prediction_rows_scored_as_official(tmp_path, caplog):
     assert "clip.csv: line 4 repeats line 3 exactly" in caplog.text
     # frames 0 and 1 scored (2 is the last reference frame): 2 hits + 1 extra instance
     assert res["F20"] == pytest.approx(2 / (2 + 0.5 * 1))
+
+
+def test_prediction_azimuth_400_scored_as_official(tmp_path, caplog):
+    """400 wraps to 40 (as the official fold_az_angle): frame 1 of BAD['azimuth_400'] scores 40 vs 12."""
+    ref_dir, pred_dir = write_case(tmp_path, GOOD, BAD["azimuth_400"][0])
+    with caplog.at_level(logging.WARNING, logger="avseld.metrics"):
+        res = evaluate_folders(ref_dir, pred_dir, average="micro")
+    assert f"1 row(s) in 1 file(s), first {pred_dir / 'clip.csv'}: line 3 (azimuth 400)" in caplog.text
+    assert res["DOAE"] == pytest.approx((0 + 28) / 2) and res["F20"] == pytest.approx(1 / 2)
 
 
 def test_missing_and_empty_folders(tmp_path, capsys):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +24,7 @@ from avseld.metrics import (
     evaluate_folders,
     fold_azimuth,
     summarize,
+    wrap_azimuth,
 )
 
 # derandomize: CI draws the same examples on every run (a property found false fails every run, not by luck)
@@ -176,6 +179,48 @@ def test_one_to_many_pairing_equals_scipy_tie_breaking():
 def test_fold_azimuth():
     az = np.array([0, 90, 91, 180, -180, -91, -90, 135, -135, 270, 400])
     np.testing.assert_allclose(fold_azimuth(az), [0, 90, 89, 0, 0, -89, -90, 45, -45, -90, 40])
+
+
+def test_wrap_azimuth_like_official_fold_az_angle():
+    """(az + 180) % 360 - 180, then the fold, as the official utils.fold_az_angle (values checked with it)."""
+    az = np.array([190, 200, 250, -270, 360, 540, 720, 180, -180, 90, -90, -190, 1e6, -469.75])
+    np.testing.assert_array_equal(wrap_azimuth(az), [-170, -160, -110, 90, 0, -180, 0, -180, -180, 90, -90, 170,
+                                                     -80, -109.75])
+    np.testing.assert_array_equal(fold_azimuth(az), [-10, -20, -70, 90, 0, 0, 0, 0, 0, 90, -90, 10, -80, -70.25])
+    # just below -180 the floating-point wrap gives +180 (not in [-180, 180)); the fold still gives 0
+    below = np.nextafter(-180.0, -np.inf)
+    assert wrap_azimuth(below) == 180.0 and fold_azimuth(below) == 0.0
+    assert np.isnan(fold_azimuth(np.nan))
+
+
+def test_wrapped_azimuth_fixture_is_checked_and_read_by_the_folder_api(tmp_path, caplog):
+    """The official-output fixture with prediction azimuths outside [-180, 180] is among the cases
+    test_metrics_official compares (its glob), and the CSV-folder path (bulk reader, warning) gives
+    the official numbers too."""
+    import test_metrics_official  # a sibling module, as engine_fixtures
+
+    fixtures = Path(__file__).parent / "fixtures" / "metrics"
+
+    assert "wrapped_azimuth" in test_metrics_official.CASES
+    case = json.loads((fixtures / "wrapped_azimuth.json").read_text())
+    for rel, text in case["refs"].items():
+        (tmp_path / "ref" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "ref" / rel).write_text(text)
+    (tmp_path / "pred").mkdir()
+    for rel, text in case["preds"].items():
+        (tmp_path / "pred" / rel).write_text(text)
+    wild = {190, 200, 250, -270, 360, 540, 720}
+    seen = {float(line.split(",")[3]) for text in case["preds"].values() for line in text.splitlines()[1:]}
+    assert wild <= seen  # the values the issue names are all in the predictions
+    for average in ("macro", "micro"):
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="avseld.metrics"):
+            res = evaluate_folders(tmp_path / "ref", tmp_path / "pred", average=average)
+        warned = [r.getMessage() for r in caplog.records if "outside [-180, 180]" in r.getMessage()]
+        assert len(warned) == 1
+        assert f"60 row(s) in 2 file(s), first {tmp_path / 'pred' / 'w1.csv'}: line 2 (azimuth 190)" in warned[0]
+        for key in METRIC_KEYS:
+            assert res[key] == pytest.approx(case["expected"][average][key], rel=1e-9)
 
 
 def test_thresholds_inclusive_and_custom():

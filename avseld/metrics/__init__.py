@@ -15,6 +15,10 @@ Official behaviours reproduced in the default mode (each checked against the off
 - at most 10 instances per class and frame are kept, as the official ``organize_labels`` does
   (extra rows take the first free track id, and when all 10 are taken overwrite track 0);
 - duplicated rows are separate instances (two identical predictions = one match + one false alarm);
+- a predicted azimuth outside [-180, 180] is scored wrapped with ``(az + 180) % 360 - 180`` and
+  folded (200 scores as -20, 540 as 0), as the official ``fold_az_angle``; ``evaluate_folders``
+  warns once, naming the count and the first file and line (a reference azimuth outside
+  [-180, 180] is an error: the dataset cannot contain one);
 - ties in the azimuth cost are broken by scipy on the instances in file row order;
 - the relative distance error is ``|d_pred - d_ref| / (d_ref + eps)`` (huge for a reference
   distance of 0); F and the errors use the official ``eps`` in their denominators;
@@ -42,10 +46,11 @@ from avseld.metrics.scoring import (
     metric_kwargs,
     scores_from_statistics,
     summarize,
+    wrap_azimuth,
 )
 
 __all__ = [
     "EPS", "METRIC_KEYS", "N_STATS", "clip_statistics", "compute_seld_metrics", "duplicated_rows",
     "evaluate_folders", "fold_azimuth", "jackknife", "metric_kwargs", "parse_label_csv_fast",
-    "read_label_csvs", "scores_from_statistics", "summarize",
+    "read_label_csvs", "scores_from_statistics", "summarize", "wrap_azimuth",
 ]

@@ -1,5 +1,8 @@
 """Label-CSV folders for scoring: bulk vectorized reading (exactly the strict reader's results and
-errors), duplicated-row checks, and :func:`evaluate_folders`."""
+errors), duplicated-row and out-of-range azimuth checks, and :func:`evaluate_folders`.
+
+References are read as dataset label files (azimuth in [-180, 180]); predictions as the official
+metric reads them (any finite azimuth, scored wrapped and folded by ``fold_azimuth``)."""
 
 from __future__ import annotations
 
@@ -40,36 +43,40 @@ def _parse_canonical(text: str) -> np.ndarray | None:
     return v
 
 
-def _valid_rows(v: np.ndarray) -> np.ndarray:
+def _valid_rows(v: np.ndarray, reference: bool) -> np.ndarray:
     """``(n,)`` mask of the rows of an ``(n, 6)`` array that pass the strict reader's range checks."""
     with np.errstate(invalid="ignore"):
-        return (np.isfinite(v).all(axis=1) & (np.abs(v[:, [_FRAME, _CLASS, _SOURCE, _ON]]) <= 2**53).all(axis=1)
-                & (v[:, _FRAME] >= 0) & (v[:, _CLASS] >= 0)
-                & (v[:, _CLASS] < N_CLASSES) & (v[:, _SOURCE] >= 0) & ((v[:, _ON] == 0) | (v[:, _ON] == 1))
-                & (np.abs(v[:, _AZ]) <= 180) & (v[:, _DIST] >= 0))
+        ok = (np.isfinite(v).all(axis=1) & (np.abs(v[:, [_FRAME, _CLASS, _SOURCE, _ON]]) <= 2**53).all(axis=1)
+              & (v[:, _FRAME] >= 0) & (v[:, _CLASS] >= 0)
+              & (v[:, _CLASS] < N_CLASSES) & (v[:, _SOURCE] >= 0) & ((v[:, _ON] == 0) | (v[:, _ON] == 1))
+              & (v[:, _DIST] >= 0))
+        return ok & (np.abs(v[:, _AZ]) <= 180) if reference else ok
 
 
-def parse_label_csv_fast(text: str, name: str = "<string>") -> np.ndarray:
+def parse_label_csv_fast(text: str, name: str = "<string>", *, reference: bool = False) -> np.ndarray:
     """:func:`avseld.dataset.parse_label_csv_text` with a vectorized path for canonical text.
 
     Canonical text (exact header, rows of plain numbers, ``\\n`` or ``\\r\\n`` line ends) is parsed
     and range-checked with numpy; anything else, or any failed check, goes through the strict
-    reader, so accepted inputs, values and error messages are exactly the strict reader's.
+    reader, so accepted inputs, values and error messages are exactly the strict reader's
+    (``reference`` as there: refuse azimuths outside [-180, 180]).
     """
     from avseld.dataset import parse_label_csv_text
 
     v = _parse_canonical(text)
-    if v is not None and _valid_rows(v).all():
+    if v is not None and _valid_rows(v, reference).all():
         return v
-    return parse_label_csv_text(text, name)
+    return parse_label_csv_text(text, name, reference=reference)
 
 
-def read_label_csvs(paths: list[Path]) -> list[np.ndarray]:
+def read_label_csvs(paths: list[Path], *, reference: bool = True) -> list[np.ndarray]:
     """Read many label CSVs exactly as :func:`avseld.dataset.read_label_csv`, checking all at once.
 
     Bodies made only of digits, minus signs, commas and single line breaks (what DCASE tools
     write) are parsed together by numpy's C reader; other files go through the per-file path of
-    :func:`parse_label_csv_fast`. Accepted inputs, values and errors are the strict reader's.
+    :func:`parse_label_csv_fast`. Accepted inputs, values and errors are the strict reader's
+    (``reference`` as there: reference files refuse azimuths outside [-180, 180], predictions
+    accept any finite azimuth).
 
     Raises:
         DataError: the strict reader's error for the first bad file (naming file and line).
@@ -84,7 +91,7 @@ def read_label_csvs(paths: list[Path]) -> list[np.ndarray]:
             with open(path) as fh:
                 text = fh.read()
         except (OSError, UnicodeDecodeError):
-            arrays[i] = read_label_csv(path)  # raises the strict reader's DataError
+            arrays[i] = read_label_csv(path, reference=reference)  # raises the strict reader's DataError
             continue
         head, _, body = (text.replace("\r\n", "\n") if "\r" in text else text).partition("\n")
         body = body.rstrip("\n")
@@ -94,7 +101,7 @@ def read_label_csvs(paths: list[Path]) -> list[np.ndarray]:
             bulk.append(i)
             bodies.append(body)
         else:
-            arrays[i] = parse_label_csv_fast(text, str(path))
+            arrays[i] = parse_label_csv_fast(text, str(path), reference=reference)
     if bulk:
         values = None
         try:
@@ -103,17 +110,17 @@ def read_label_csvs(paths: list[Path]) -> list[np.ndarray]:
             pass
         if values is None or values.shape[1] != 6:  # malformed somewhere: file by file
             for i in bulk:
-                arrays[i] = parse_label_csv_fast(Path(paths[i]).read_text(), str(paths[i]))
+                arrays[i] = parse_label_csv_fast(Path(paths[i]).read_text(), str(paths[i]), reference=reference)
         else:
             values[:, [_FRAME, _CLASS, _SOURCE, _ON]] += 0.0  # "-0" is integer 0, not float -0.0
             cuts = np.cumsum([b.count("\n") + 1 for b in bodies])[:-1]
             for i, v in zip(bulk, np.split(values, cuts)):
                 arrays[i] = v
     stacked = _stack_rows(arrays, 0)
-    bad = ~_valid_rows(stacked[:, 2:])
+    bad = ~_valid_rows(stacked[:, 2:], reference)
     if bad.any():
         first = int(stacked[np.argmax(bad), 0])
-        arrays[first] = read_label_csv(paths[first])  # raises, naming the line
+        arrays[first] = read_label_csv(paths[first], reference=reference)  # raises, naming the line
     return arrays
 
 
@@ -136,6 +143,13 @@ def _files_with_duplicates(arrays: list[np.ndarray], names: list[str]) -> list[s
     return [names[i] for i in np.unique(rows[1:][same, 0].astype(np.int64))]
 
 
+def _row_lines(path: str | Path) -> list[int]:
+    """1-based line number of each row of a CSV file (the strict reader skips blank lines, so row i
+    is the i-th non-blank line after the header)."""
+    text_lines = Path(path).read_text().splitlines()
+    return [i for i, line in enumerate(text_lines[1:], start=2) if line.strip()]
+
+
 def duplicated_rows(path: str | Path, rows: np.ndarray) -> tuple[int, int] | None:
     """Line numbers ``(first, repeat)`` of the first row repeated exactly in a CSV file, or None.
 
@@ -150,15 +164,39 @@ def duplicated_rows(path: str | Path, rows: np.ndarray) -> tuple[int, int] | Non
     same = np.all(rows[order[1:]] == rows[order[:-1]], axis=1)
     if not same.any():
         return None
-    # Rare path: name the lines (the strict reader skips blank lines, so row i is the i-th other one).
-    text_lines = Path(path).read_text().splitlines()
-    line_of = [i for i, line in enumerate(text_lines[1:], start=2) if line.strip()]
+    line_of = _row_lines(path)  # rare path: name the lines
     seen: dict[tuple, int] = {}
     for i, row in enumerate(map(tuple, rows.tolist())):
         if row in seen:
             return line_of[seen[row]], line_of[i]
         seen[row] = i
     return None
+
+
+def _warn_out_of_range_azimuths(arrays: list[np.ndarray], paths: list[Path]) -> int:
+    """Warn once about prediction rows with an azimuth outside [-180, 180]; return their count.
+
+    Such rows are scored as the official metric scores them: wrapped with
+    ``(az + 180) mod 360 - 180`` and folded to [-90, 90] (:func:`avseld.metrics.fold_azimuth`).
+    The warning names the count, the number of files, and the first file (in ``paths`` order)
+    and line.
+
+    Args:
+        arrays: ``(n, 6)`` prediction label arrays.
+        paths: the file each array was read from (re-read only when there is such a row).
+    """
+    rows = _stack_rows(arrays, 0)
+    out = np.abs(rows[:, 2 + _AZ]) > 180
+    n = int(out.sum())
+    if n:
+        k = int(np.argmax(out))
+        clip = int(rows[k, 0])
+        row = k - int(np.searchsorted(rows[:, 0], clip))  # row index inside its file
+        n_files = len(np.unique(rows[out, 0]))
+        log.warning("prediction azimuths outside [-180, 180] degrees: %d row(s) in %d file(s), first %s: line %d "
+                    "(azimuth %g); scored wrapped with (az + 180) mod 360 - 180 and folded, as officially",
+                    n, n_files, paths[clip], _row_lines(paths[clip])[row], rows[k, 2 + _AZ])
+    return n
 
 
 def _csv_files(folder: Path, what: str) -> dict[str, Path]:
@@ -198,7 +236,11 @@ def evaluate_folders(
 
     Raises:
         DataError: missing folder, no prediction CSV, a prediction without reference (naming the
-            file), duplicated clip names, or a malformed CSV (naming file and line).
+            file), duplicated clip names, a malformed CSV or a reference azimuth outside
+            [-180, 180] (naming file and line).
+
+    Duplicated prediction rows and prediction azimuths outside [-180, 180] are scored as
+    officially, with a logged warning naming the first file and line.
     """
     ref_files = _csv_files(Path(ref_dir), "reference")
     pred_files = _csv_files(Path(pred_dir), "prediction")
@@ -212,8 +254,8 @@ def evaluate_folders(
     if skipped:
         log.info("%d reference files have no prediction file and are skipped (as officially)", skipped)
     names = sorted(pred_files)
-    refs = dict(zip(names, read_label_csvs([ref_files[n] for n in names])))
-    preds = dict(zip(names, read_label_csvs([pred_files[n] for n in names])))
+    refs = dict(zip(names, read_label_csvs([ref_files[n] for n in names], reference=True)))
+    preds = dict(zip(names, read_label_csvs([pred_files[n] for n in names], reference=False)))
     for n in _files_with_duplicates([refs[n] for n in names], names):
         first, again = duplicated_rows(ref_files[n], refs[n])
         raise DataError(f"{ref_files[n]}: line {again}: duplicated row (same as line {first}); "
@@ -222,5 +264,6 @@ def evaluate_folders(
         dup = duplicated_rows(pred_files[n], preds[n])
         log.warning("%s: line %d repeats line %d exactly; scored as two instances, as officially",
                     pred_files[n], dup[1], dup[0])
+    _warn_out_of_range_azimuths([preds[n] for n in names], [pred_files[n] for n in names])
     return compute_seld_metrics(refs, preds, average=average, jackknife=jackknife, full_clip=full_clip,
                                 doa_threshold=doa_threshold, dist_threshold=dist_threshold)

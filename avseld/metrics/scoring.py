@@ -22,13 +22,21 @@ N_STATS = 9
 _FRAME, _CLASS, _SOURCE, _AZ, _DIST, _ON = range(6)
 
 
+def wrap_azimuth(az: np.ndarray) -> np.ndarray:
+    """Wrap azimuths (degrees) to [-180, 180) with ``(az + 180) % 360 - 180``, the first step of the
+    official ``fold_az_angle`` (utils.py), same floating-point operations: 200 -> -160, 540 -> -180,
+    -270 -> 90, 180 -> -180. (For azimuths a hair below -180 the rounded result can be 180.)"""
+    return (np.asarray(az, dtype=np.float64) + 180) % 360 - 180
+
+
 def fold_azimuth(az: np.ndarray) -> np.ndarray:
     """Fold azimuths (degrees) to the front half-plane [-90, 90] (SPEC section 1).
 
-    Wraps to [-180, 180), then maps (90, 180] to ``180 - az`` and [-180, -90) to ``-180 - az``,
-    with the same floating-point operations as the official ``fold_az_angle``.
+    :func:`wrap_azimuth`, then maps (90, 180] to ``180 - az`` and [-180, -90) to ``-180 - az``,
+    with the same floating-point operations as the official ``fold_az_angle``, so any finite
+    azimuth scores as officially (200 -> -20, 540 -> 0, -270 -> 90, +-180 -> 0); NaN stays NaN.
     """
-    az = (np.asarray(az, dtype=np.float64) + 180) % 360 - 180
+    az = wrap_azimuth(az)
     return np.where(az < -90, -180 - az, np.where(az > 90, 180 - az, az))
 
 
