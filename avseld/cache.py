@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from avseld.atomic import atomic_path, write_json_atomic, write_text_atomic
+from avseld.atomic import atomic_path, save_atomic, write_json_atomic, write_text_atomic
 from avseld.errors import ConfigError, DataError
 from avseld.layout import CSV_COLUMNS, N_ADPIT_SLOTS, N_CLASSES, N_LABEL_FRAMES, N_TARGET_FIELDS
 
@@ -494,3 +494,44 @@ def load_split(cache_dir: str | Path, split: str) -> SplitArrays:
         labels={k: v for p in parts for k, v in p.labels.items()} if labelled else None,
         meta={"split": split, "parts": [p.meta for p in parts]},
     )
+
+
+def audio_stats(cache_dir: str | Path, prefixes: tuple[str, ...] | list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of every audio feature (channel, mel band) over the cached splits
+    matching ``prefixes`` (the training splits), over clips and time frames.
+
+    Computed in float64 once and stored beside the splits (``audio_stats_<prefixes>.npz``, written
+    atomically); a later call reads the file. The arrays are what :class:`avseld.models.blocks.ConvEncoder`
+    standardises its input with (``train.standardize``).
+
+    Returns:
+        ``(mean, std)``, each (C, F) float32; ``std`` is floored at 1e-3 of its median.
+    """
+    cache_dir = Path(cache_dir)
+    splits = [s for s in list_cached_splits(cache_dir) if any(s.startswith(p) for p in prefixes)]
+    if not splits:
+        raise DataError(f"{cache_dir}: no cached split matches {list(prefixes)} for the audio statistics")
+    path = cache_dir / f"audio_stats_{'+'.join(sorted(splits))}.npz"
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as z:
+            return z["mean"], z["std"]
+    total = sq = None
+    count = 0
+    for split in sorted(splits):
+        audio = _load_one(cache_dir, split).audio  # (N, C, T, F), memory-mapped
+        for start in range(0, len(audio), 64):
+            a = np.asarray(audio[start:start + 64], dtype=np.float64)
+            s1, s2 = a.sum(axis=(0, 2)), (a * a).sum(axis=(0, 2))
+            total, sq = (s1, s2) if total is None else (total + s1, sq + s2)
+            count += a.shape[0] * a.shape[2]
+    mean = total / count
+    std = np.sqrt(np.maximum(sq / count - mean * mean, 0.0))
+    std = np.maximum(std, 1e-3 * float(np.median(std)) + 1e-12)
+    mean, std = mean.astype(np.float32), std.astype(np.float32)
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, mean=mean, std=std, splits=np.array(sorted(splits)))
+
+    save_atomic(path, write)
+    return mean, std

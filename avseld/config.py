@@ -131,7 +131,15 @@ class TrainConfig:
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 0.0
-    scheduler: Literal["none", "cosine"] = "none"
+    # "none": constant lr (baseline); "cosine": per-epoch cosine to 0; "warmup_cosine": per-step linear
+    # warm-up over `warmup_frac` of all steps to `lr`, then cosine decay to `lr * lr_final_ratio`
+    scheduler: Literal["none", "cosine", "warmup_cosine"] = "none"
+    warmup_frac: float = 0.1  # warmup_cosine: share of the optimizer steps spent warming up
+    lr_final_ratio: float = 0.01  # warmup_cosine: last step's lr as a share of `lr`
+    grad_clip: float = 0.0  # max global gradient norm before each step (0: no clipping, baseline)
+    # standardise every audio feature (channel, mel band) with the mean and std of the cached training
+    # split(s) (avseld.cache.audio_stats); the statistics live in the model's buffers, so checkpoints carry them
+    standardize: bool = False
     select_on: Literal["val", "dev-test"] = "val"  # "dev-test" only to mimic the baseline
     onscreen_mask: bool = False  # mask the on-screen BCE to active tracks
     lr_swap: bool = False  # left-right swap augmentation
@@ -144,7 +152,7 @@ class TrainConfig:
     select_metric: Literal["F20", "F20_on"] = "F20"  # validation metric that picks best.pt (baseline: F20)
     eval_batch_size: int = 64  # batch size for validation and prediction
     tensorboard: bool = True  # write TensorBoard scalars beside log.jsonl
-    optimizer: Literal["adam", "sgd"] = "adam"  # baseline: Adam; plain SGD (no momentum) for equality tests
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"  # baseline: Adam; plain SGD (no momentum) for equality tests
     accumulate: int = 1  # micro-batches per optimizer step (each with its own BatchNorm statistics, like DDP ranks)
 
 

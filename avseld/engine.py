@@ -231,6 +231,42 @@ def _json_safe(value: Any) -> Any:
 # --------------------------------------------------------------------------------------------
 
 
+def build_optimizer(model: nn.Module, tc) -> torch.optim.Optimizer:
+    """Adam (baseline), AdamW (decoupled weight decay) or plain SGD over every parameter."""
+    if tc.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    if tc.optimizer == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    return torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+
+
+def warmup_cosine_factor(step: int, total: int, warmup_frac: float, final_ratio: float) -> float:
+    """lr multiplier at optimizer step ``step`` (0-based) of ``total``: linear warm-up from
+    1/warmup_steps to 1 over ``round(warmup_frac * total)`` steps, then cosine from 1 to ``final_ratio``
+    at the last step."""
+    warm = max(0, round(warmup_frac * total))
+    if step < warm:
+        return (step + 1) / warm
+    span = max(1, total - warm - 1)
+    progress = min(1.0, (step - warm) / span)
+    return final_ratio + (1.0 - final_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, tc, steps_per_epoch: int):
+    """The learning-rate schedule of ``train.scheduler`` (None for a constant rate).
+
+    ``cosine`` steps once per epoch; ``warmup_cosine`` once per optimizer step over
+    ``epochs x steps_per_epoch`` steps (:func:`warmup_cosine_factor`).
+    """
+    if tc.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=tc.epochs)
+    if tc.scheduler == "warmup_cosine":
+        total = max(1, tc.epochs * steps_per_epoch)
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: warmup_cosine_factor(step, total, tc.warmup_frac, tc.lr_final_ratio))
+    return None
+
+
 def _score(metrics: dict, key: str) -> float:
     v = metrics.get(key, float("nan"))
     return -math.inf if v is None or not math.isfinite(v) else float(v)
@@ -319,11 +355,13 @@ def train(
     torch.manual_seed(seed)
     model = build_model_from_config(cfg, model_name, in_channels=train_all.audio.shape[1],
                                     visual_shape=train_all.visual_shape).to(env.device)
-    if tc.optimizer == "sgd":
-        optimizer = torch.optim.SGD(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    else:
-        optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=tc.epochs) if tc.scheduler == "cosine" else None
+    if tc.standardize:
+        from avseld.cache import audio_stats
+
+        model.encoder.set_input_stats(*audio_stats(cache_dir, cfg.data.train_splits))
+    optimizer = build_optimizer(model, tc)
+    steps_per_epoch = len(train_set) // tc.batch_size
+    scheduler = build_scheduler(optimizer, tc, steps_per_epoch)
     use_amp = (tc.amp and env.device.type == "cuda") or (tc.cpu_bf16 and env.device.type == "cpu")
     scaler = torch.amp.GradScaler("cuda") if use_amp and env.device.type == "cuda" and not torch.cuda.is_bf16_supported() else None
     loss_fn = ADPITLoss(mask_onscreen=tc.onscreen_mask)
@@ -401,6 +439,10 @@ def train(
                         f"(global step {global_step + 1}); training stopped"
                         + (f", the last good checkpoint {last_path} (after epoch {epoch}) is kept"
                            if last_path.is_file() else ", no checkpoint had been written yet"))
+                if scaler is not None and tc.grad_clip > 0:
+                    scaler.unscale_(optimizer)
+                if tc.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
                 if scaler is not None:
                     scaler.step(optimizer)
                     scaler.update()
@@ -408,7 +450,9 @@ def train(
                     optimizer.step()
                 loss_sum += seen
                 global_step += 1
-            if scheduler is not None:
+                if scheduler is not None and tc.scheduler == "warmup_cosine":
+                    scheduler.step()
+            if scheduler is not None and tc.scheduler == "cosine":
                 scheduler.step()
             train_loss = float(loss_sum) / max(1, len(batches))
             wall += time.perf_counter() - t0
@@ -496,8 +540,15 @@ def predict(
     data_root: str | Path | None = None,
     cache_root: str | Path | None = None,
     checkpoint: str = "best",
+    video_control: str | None = None,
 ) -> Path:
     """Write one DCASE CSV per clip of ``split`` to ``<run_dir>/predictions/<split>/``.
+
+    ``video_control`` evaluates a video model with its picture taken away: ``"zeros"`` (every visual
+    feature 0) or ``"shuffled"`` (each clip gets the visual features of another clip of the split, a
+    fixed derangement); predictions go to ``predictions/<split>.video-<control>/`` and scores to
+    ``metrics_<split>.video-<control>.json``. Whether, and how much, the picture helps is the
+    difference to the ordinary predictions.
 
     For a labelled split the scores go to ``metrics.json`` (dev-test) or ``metrics_<split>.json``,
     with ``ref_dir`` (``<data_root>/metadata_dev``, scoreable by ``avseld evaluate``), ``pred_dir``
@@ -533,10 +584,16 @@ def predict(
         log.info("split '%s' is not cached: extracting features from %s", split, data_root)
         cache_dir = Path(build_feature_cache(cfg.with_overrides({"data.root": str(data_root)}), data_root, cache_root))
     arrays = load_clip_arrays(cache_dir, split, need_video=model.uses_video)
+    out_name = split
+    if video_control is not None:
+        if not model.uses_video:
+            raise ConfigError(f"{run_dir}: video_control needs a video model ({cfg.model.name} takes no video)")
+        arrays = video_control_arrays(arrays, video_control)
+        out_name = f"{split}.video-{video_control}"
     outputs = predict_outputs(model, arrays, device, cfg.train.eval_batch_size)
     preds = {n: decode_output(o, cfg.eval) for n, o in zip(arrays.clip_names, outputs)}
 
-    pred_dir = run_dir / "predictions" / split
+    pred_dir = run_dir / "predictions" / out_name
     tmp = Path(tempfile.mkdtemp(prefix=f".{split}.tmp.", dir=pred_dir.parent if pred_dir.parent.exists() else _mk(pred_dir.parent)))
     write_predictions(tmp, preds)
     if pred_dir.exists():
@@ -554,6 +611,7 @@ def predict(
             "classwise": metrics["classwise"],
             "n_files": metrics["n_files"],
             "split": split,
+            "video_control": video_control,
             "ref_dir": str((data_root / "metadata_dev").resolve()),
             "pred_dir": str(pred_dir.resolve()),
             "model": cfg.model.name,
@@ -571,9 +629,39 @@ def predict(
                 "torch_threads": torch.get_num_threads(),
             },
         })
-        name = "metrics.json" if split == "dev-test" else f"metrics_{split}.json"
+        name = "metrics.json" if out_name == "dev-test" else f"metrics_{out_name}.json"
         write_json_atomic(run_dir / name, _json_safe(record))
     return pred_dir
+
+
+VIDEO_CONTROLS = ("zeros", "shuffled")
+
+
+def video_control_arrays(arrays: ClipArrays, control: str, seed: int = 0) -> ClipArrays:
+    """``arrays`` with the visual features of a control: ``zeros`` or ``shuffled`` (clip i gets the
+    video of clip ``perm[i]``, a fixed derangement: no clip keeps its own video)."""
+    from dataclasses import replace
+
+    if control not in VIDEO_CONTROLS:
+        raise ConfigError(f"unknown video control '{control}' (known: {', '.join(VIDEO_CONTROLS)})")
+    if arrays.video is None:
+        raise DataError("these arrays hold no video features")
+    video = np.asarray(arrays.video[arrays.rows], dtype=np.float32)
+    if control == "zeros":
+        video = np.zeros_like(video)
+    else:
+        n = len(video)
+        if n < 2:
+            raise DataError("shuffling the video needs at least two clips")
+        order = np.random.default_rng(seed).permutation(n)
+        source = np.empty(n, dtype=np.int64)
+        source[order] = np.roll(order, -1)  # a single cycle through a random order: no fixed point
+        video = video[source]
+    rows = arrays.rows
+    return replace(arrays, names=arrays.clip_names, rooms=[arrays.rooms[i] for i in rows],
+                   audio=np.asarray(arrays.audio[rows]), video=video,
+                   targets=None if arrays.targets is None else np.asarray(arrays.targets[rows]),
+                   rows=np.arange(len(rows), dtype=np.int64))
 
 
 def _mk(path: Path) -> Path:

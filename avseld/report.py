@@ -12,6 +12,7 @@ import json
 import logging
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -95,7 +96,7 @@ def _label_pairs(run_dir: Path) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     refs = _reference_files(ref_dir)
     for pp in sorted(pred_dir.glob("*.csv")):
         if pp.stem in refs:
-            yield read_label_csv(refs[pp.stem]), read_label_csv(pp)
+            yield read_label_csv(refs[pp.stem]), read_label_csv(pp, reference=False)
 
 
 def _eval_kwargs(run_dir: Path) -> dict[str, Any]:
@@ -330,7 +331,7 @@ def load_clip_pair(run_dir: str | Path, clip: str | None = None) -> tuple[str, n
         raise DataError(f"{ref_dir}: no reference CSV for clip '{clip}'")
     ref = read_label_csv(refs[clip])
     pp = pred_dir / f"{clip}.csv"
-    pred = read_label_csv(pp) if pp.is_file() else np.zeros((0, 6))
+    pred = read_label_csv(pp, reference=False) if pp.is_file() else np.zeros((0, 6))
     return clip, ref, pred
 
 
@@ -420,6 +421,126 @@ def write_azimuth_table(df: pd.DataFrame, figures_dir: str | Path) -> tuple[Path
     write_text_atomic(figures_dir / "azimuth_agreement.csv", df.to_csv(float_format="%.17g"))
     write_text_atomic(figures_dir / "azimuth_agreement.md", azimuth_markdown(df))
     return figures_dir / "azimuth_agreement.csv", figures_dir / "azimuth_agreement.md"
+
+
+# --------------------------------------------------------------------------------------------
+# Comparisons with intervals, video controls, convergence
+# --------------------------------------------------------------------------------------------
+
+COMPARED_KEYS = ("F20", "F20_on", "DOAE", "RDE", "OSA")
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a comparison: a label, its runs (one per seed) and the prediction folder scored
+    (None: each run's dev-test predictions; ``dev-test.video-zeros``: a video control)."""
+
+    label: str
+    runs: tuple[Path, ...]
+    split: str | None = None
+
+
+def compare(system: Side, reference: Side, n_boot: int = 2000) -> dict[str, Any]:
+    """One row of a comparison table: ``system - reference`` with a paired bootstrap 95 % interval over
+    test clips, pooled over seeds (:func:`avseld.intervals.paired_difference`), and both pooled scores."""
+    from avseld.intervals import paired_difference, pooled_scores, run_statistics
+
+    a = [run_statistics(d, system.split) for d in system.runs]
+    b = [run_statistics(d, reference.split) for d in reference.runs]
+    diff = paired_difference(a, b, n_boot=n_boot)
+    row: dict[str, Any] = {"system": system.label, "against": reference.label,
+                           "n_seeds": len(system.runs), "n_seeds_against": len(reference.runs)}
+    pa, pb = pooled_scores(a), pooled_scores(b)
+    for k in COMPARED_KEYS:
+        row[k] = pa[k]
+        row[f"{k}_against"] = pb[k]
+        row[f"d_{k}"], row[f"lo_{k}"], row[f"hi_{k}"] = diff[k]["diff"], diff[k]["low"], diff[k]["high"]
+    return row
+
+
+def comparison_table(pairs: list[tuple[Side, Side]], n_boot: int = 2000) -> pd.DataFrame:
+    """:func:`compare` for every (system, reference) pair; one row each, in order."""
+    return pd.DataFrame([compare(a, b, n_boot) for a, b in pairs])
+
+
+def comparison_markdown(df: pd.DataFrame) -> str:
+    """Differences with their 95 % intervals; a bold difference is one whose interval excludes 0."""
+    head = ("| System | against | seeds | ΔF20/1 (pts) | ΔF20/1/on (pts) | ΔDOAE (°) | ΔRDE (pts) | ΔOSA (pts) |")
+    lines = [head, "|" + "---|" * 8]
+    for _, r in df.iterrows():
+        cells = []
+        for k in COMPARED_KEYS:
+            d, lo, hi = r[f"d_{k}"], r[f"lo_{k}"], r[f"hi_{k}"]
+            if not math.isfinite(d):
+                cells.append("–")
+                continue
+            text = f"{d:+.1f} [{lo:+.1f}, {hi:+.1f}]"
+            cells.append(f"**{text}**" if (lo > 0 or hi < 0) else text)
+        lines.append(f"| {r['system']} | {r['against']} | {int(r['n_seeds'])} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_comparisons(df: pd.DataFrame, figures_dir: str | Path, name: str) -> tuple[Path, Path]:
+    """Write ``<name>.csv`` (unrounded) and ``<name>.md`` atomically."""
+    figures_dir = Path(figures_dir)
+    write_text_atomic(figures_dir / f"{name}.csv", df.to_csv(index=False, float_format="%.17g"))
+    write_text_atomic(figures_dir / f"{name}.md", comparison_markdown(df))
+    return figures_dir / f"{name}.csv", figures_dir / f"{name}.md"
+
+
+def smallest_detectable_difference(df: pd.DataFrame, key: str = "F20") -> float:
+    """The largest 95 % half-width of ``key`` over a comparison table: a difference smaller than this
+    may not exclude 0 in this study."""
+    half = (df[f"hi_{key}"] - df[f"lo_{key}"]) / 2
+    return float(half.max()) if len(half) else math.nan
+
+
+def convergence_table(runs: dict[str, list[Path]], workdir: Path | None = None, threshold: float = 1.0) -> pd.DataFrame:
+    """Did each run converge? Validation F20 (points) at the last epoch and its gain over the last
+    quarter of the epochs (last epoch minus the epoch a quarter of the run before it); ``converged``
+    when that gain is below ``threshold`` points."""
+    rows = []
+    for label, dirs in runs.items():
+        for d in dirs:
+            log = [json.loads(x) for x in (Path(d) / "log.jsonl").read_text().splitlines() if x.strip()]
+            f = [100.0 * (r.get("val") or {}).get("F20", math.nan) if (r.get("val") or {}).get("F20") is not None
+                 else math.nan for r in log]
+            if not f:
+                raise DataError(f"{d}: empty log.jsonl")
+            q = max(1, len(f) // 4)
+            start = f[-1 - q] if len(f) > q else math.nan
+            gain = f[-1] - start
+            rows.append({"system": label, "run": _rel(Path(d), workdir), "epochs": len(f),
+                         "val_F20_last": f[-1], "val_F20_quarter_before": start, "last_quarter_gain": gain,
+                         "val_F20_max": float(np.nanmax(f)), "best_epoch": int(log[-1].get("best_epoch", len(f))),
+                         "converged": bool(math.isfinite(gain) and gain < threshold)})
+    return pd.DataFrame(rows)
+
+
+def convergence_markdown(df: pd.DataFrame) -> str:
+    lines = ["| System | Run | epochs | val F20 last (%) | gain over last quarter (pts) | best epoch | converged |",
+             "|" + "---|" * 7]
+    for _, r in df.iterrows():
+        lines.append(f"| {r['system']} | {r['run']} | {r['epochs']} | {r['val_F20_last']:.1f} | "
+                     f"{r['last_quarter_gain']:+.1f} | {r['best_epoch']} | {'yes' if r['converged'] else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_convergence(df: pd.DataFrame, figures_dir: str | Path) -> tuple[Path, Path]:
+    figures_dir = Path(figures_dir)
+    write_text_atomic(figures_dir / "convergence.csv", df.to_csv(index=False, float_format="%.17g"))
+    write_text_atomic(figures_dir / "convergence.md", convergence_markdown(df))
+    return figures_dir / "convergence.csv", figures_dir / "convergence.md"
+
+
+def seed_scores(runs: dict[str, list[Path]], split: str | None = None, workdir: Path | None = None) -> pd.DataFrame:
+    """One row per (system, run): its dev-test metrics (report units) re-scored from its CSVs."""
+    rows = []
+    for label, dirs in runs.items():
+        for d in dirs:
+            m = to_report_units(score_run(d, split))
+            rows.append({"system": label, "run": _rel(Path(d), workdir), **m})
+    return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------------------------

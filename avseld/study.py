@@ -441,6 +441,62 @@ def all_finished_runs(study: Study) -> dict[str, list[Path]]:
     return runs
 
 
+def video_controls(study: Study, keys: tuple[str, ...] | list[str] = ()) -> dict[str, dict[str, list[Path]]]:
+    """Score each video system's runs with the picture taken away (``avseld.engine.VIDEO_CONTROLS``:
+    zeros, and the video of another clip), skipping controls already scored.
+
+    Args:
+        keys: systems (default: Table 1's systems that take video).
+
+    Returns:
+        ``{key: {control: run folders}}``; a control's predictions are in
+        ``<run>/predictions/dev-test.video-<control>/``.
+    """
+    from avseld import engine
+    from avseld.models import uses_video
+
+    keys = list(keys) or [k for k in study.cfg.report.systems if uses_video(get_system(k).model)]
+    out: dict[str, dict[str, list[Path]]] = {}
+    for key in keys:
+        dirs = finished_runs(study, key)
+        out[key] = {}
+        for control in engine.VIDEO_CONTROLS:
+            for d in dirs:
+                split = f"dev-test.video-{control}"
+                if not (d / f"metrics_{split}.json").is_file():
+                    engine.predict(d, split="dev-test", data_root=study.data_root, cache_root=study.cache_root,
+                                   video_control=control)
+            out[key][control] = dirs
+    return out
+
+
+def table1_comparisons(study: Study, controls: dict[str, dict[str, list[Path]]] | None = None) -> list[tuple]:
+    """The comparisons 05 reports: each Table 1 system against the baseline replica, then each video
+    control against its own system (``(report.Side, report.Side)`` pairs)."""
+    from avseld.report import Side
+
+    systems = study.cfg.report.systems
+    ref_key = systems[0]
+    ref = Side(get_system(ref_key).label, tuple(finished_runs(study, ref_key)))
+    pairs = [(Side(get_system(k).label, tuple(finished_runs(study, k))), ref) for k in systems[1:]]
+    names = {"zeros": "video zeroed", "shuffled": "video of another clip"}
+    for key, by_control in (controls or {}).items():
+        label = get_system(key).label
+        own = Side(label, tuple(finished_runs(study, key)))
+        for control, dirs in by_control.items():
+            pairs.append((Side(f"{label}, {names.get(control, control)}", tuple(dirs), f"dev-test.video-{control}"), own))
+    return pairs
+
+
+def ablation_comparisons(study: Study) -> list[tuple]:
+    """Each ablation variant against the AV-SELD reference on the ablation seeds (``(Side, Side)`` pairs)."""
+    from avseld.report import Side
+
+    ref = Side(get_system(ABLATION_REFERENCE).label, tuple(finished_runs(study, ABLATION_REFERENCE, study.ablation_seeds)))
+    return [(Side(get_system(k).label, tuple(finished_runs(study, k, study.ablation_seeds))), ref)
+            for k in study.cfg.report.ablations if k != ABLATION_REFERENCE]
+
+
 def test_clips(study: Study) -> list:
     """Clip records of the dev-test split(s) (``avseld.dataset.ClipRecord``)."""
     from avseld.dataset import discover_clips

@@ -488,3 +488,39 @@ class AttentionExplorer:
             safe = re.sub(r"[^A-Za-z0-9_.+-]+", "_", f"{prefix}_{name}_{clip}")
             out.append(save_figure(self.figure(), Path(out_dir) / f"{safe}.png"))
         return out
+
+
+def plot_seeds_and_differences(scores: pd.DataFrame, comparisons: pd.DataFrame, metric: str = "F20") -> Figure:
+    """Left: every seed's dev-test ``metric`` per system (dots) and the mean over seeds (bar of the
+    point plot: 95 % interval over seeds, seaborn's bootstrap). Right: each comparison's paired
+    difference with its 95 % bootstrap interval over test clips (:func:`avseld.report.comparison_table`);
+    an interval that excludes 0 is drawn solid.
+
+    Args:
+        scores: :func:`avseld.report.seed_scores` (columns ``system`` and ``metric``).
+        comparisons: :func:`avseld.report.comparison_table`.
+    """
+    import seaborn as sns
+
+    fig = Figure(figsize=(13, 0.9 + 0.45 * max(len(comparisons), scores["system"].nunique()) + 2.2),
+                 layout="constrained")
+    left, right = fig.subplots(1, 2, width_ratios=(1, 1.3))
+    order = list(dict.fromkeys(scores["system"]))
+    palette = {s: _cmap(2 * i) for i, s in enumerate(order)}
+    sns.stripplot(data=scores, x=metric, y="system", order=order, hue="system", palette=palette, ax=left,
+                  size=7, jitter=0.15, legend=False)
+    sns.pointplot(data=scores, x=metric, y="system", order=order, color="black", linestyle="none", markers="|",
+                  markersize=14, errorbar=("ci", 95), seed=0, ax=left)
+    left.set(title=f"dev-test {metric} of every seed (|: mean, bar: 95 % CI over seeds)",
+             xlabel=f"{metric} (%)" if metric != "DOAE" else "DOAE (°)", ylabel="")
+    y = np.arange(len(comparisons))[::-1]
+    for yi, (_, r) in zip(y, comparisons.iterrows()):
+        d, lo, hi = r[f"d_{metric}"], r[f"lo_{metric}"], r[f"hi_{metric}"]
+        solid = lo > 0 or hi < 0
+        right.errorbar([d], [yi], xerr=[[d - lo], [hi - d]], fmt="o", color="black" if solid else "grey",
+                       capsize=4, linestyle="none", mfc="black" if solid else "white")
+    right.axvline(0.0, color="red", lw=0.8)
+    right.set_yticks(y, [f"{r['system']} − {r['against']}" for _, r in comparisons.iterrows()], fontsize=8)
+    right.set(title=f"paired difference in {metric} (95 % bootstrap CI over test clips, seeds pooled)",
+              xlabel=f"Δ{metric} ({'points' if metric != 'DOAE' else '°'})")
+    return fig

@@ -87,6 +87,7 @@ class AVSELDNet(nn.Module):
         head_depth: Linear layers per output branch: 1 = a single Linear per branch (default, the
             depth of the baseline's output layer), 2 = Linear -> ReLU -> Linear.
         n_tracks, n_classes: output layout.
+        input_norm: standardise the log-mel input (see :class:`avseld.models.blocks.ConvEncoder`).
     """
 
     def __init__(
@@ -116,6 +117,7 @@ class AVSELDNet(nn.Module):
         head_depth: int = 1,
         n_tracks: int = N_TRACKS,
         n_classes: int = N_CLASSES,
+        input_norm: bool = False,
     ) -> None:
         super().__init__()
         self.visual_shape = tuple(visual_shape) if visual_shape is not None else None
@@ -124,7 +126,7 @@ class AVSELDNet(nn.Module):
         self.layout = OutputLayout(fields=AV_LAYOUT.fields, n_tracks=n_tracks, n_classes=n_classes)
         self.fusion_window = fusion_window
         d = rnn_hidden
-        self.encoder = ConvEncoder(in_channels, n_mels, n_filters, tuple(t_pools), tuple(f_pools), dropout)
+        self.encoder = ConvEncoder(in_channels, n_mels, n_filters, tuple(t_pools), tuple(f_pools), dropout, input_norm)
         self.gru = GatedBiGRU(self.encoder.out_dim, d, n_rnn_layers, dropout)
         self.atem = SelfAttentionStack(d, atem_heads, atem_layers, atem_dropout) if atem else None
         if self.visual_shape is not None:

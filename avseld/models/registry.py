@@ -138,6 +138,8 @@ def build_model_from_config(cfg, name: str | None = None, in_channels: int | Non
         value = getattr(cfg.model, f.name)
         if value != getattr(default, f.name):
             over[f.name] = value
+    if getattr(cfg.train, "standardize", False):  # the statistics are set by the engine (avseld.cache.audio_stats)
+        over["input_norm"] = True
     if in_channels is not None:
         over["in_channels"] = in_channels
     if visual_shape is not None and uses_video(name):

@@ -49,6 +49,7 @@ class SELDNet(nn.Module):
         n_classes: classes.
         official_unused_layer: keep the official model's unused prototype decoder layer
             (audio-visual only; affects parameter count and initialisation, not the function).
+        input_norm: standardise the log-mel input (see :class:`avseld.models.blocks.ConvEncoder`).
     """
 
     def __init__(
@@ -72,13 +73,14 @@ class SELDNet(nn.Module):
         fnn_size: int = 128,
         n_tracks: int = N_TRACKS,
         n_classes: int = N_CLASSES,
+        input_norm: bool = False,
         official_unused_layer: bool = True,
     ) -> None:
         super().__init__()
         self.visual_shape = tuple(visual_shape) if visual_shape is not None else None
         base = output_layout(onscreen=self.visual_shape is not None)
         self.layout = OutputLayout(fields=base.fields, n_tracks=n_tracks, n_classes=n_classes)
-        self.encoder = ConvEncoder(in_channels, n_mels, n_filters, tuple(t_pools), tuple(f_pools), dropout)
+        self.encoder = ConvEncoder(in_channels, n_mels, n_filters, tuple(t_pools), tuple(f_pools), dropout, input_norm)
         self.gru = GatedBiGRU(self.encoder.out_dim, rnn_hidden, n_rnn_layers, dropout)
         self.mhsa = SelfAttentionStack(rnn_hidden, n_mhsa_heads, n_mhsa_layers, dropout)
         if self.visual_shape is not None:
