@@ -148,7 +148,8 @@ NOTEBOOKS["04_ablations"] = [
            "measure what each component contributes, each variant against AV-SELD on the same seeds: "
            "ATEM, VFEM, the video itself, the on-screen fix, full-view tokens, the left-right swap.",
            "the feature caches; the `avseld` runs of notebook 03 (reused, not retrained).",
-           "`data/runs/<variant>-…`; `figures/ablations.csv`, `figures/ablations.md`, `figures/ablations.png`."),
+           "`data/runs/<variant>-…`; `figures/ablations.csv`, `figures/ablations.md`, `figures/ablations.png`, "
+           "`figures/ablation_differences.{csv,md}`."),
     md("## 1. Train the variants (the AV-SELD reference is found, not retrained)\nThe list comes from "
        "the profile's `report.ablations`; each is a model variant plus config overrides "
        "(`avseld.study.SYSTEMS`). The seeds are `report.ablation_seeds` (empty: the study's seeds); the "
@@ -163,6 +164,11 @@ NOTEBOOKS["04_ablations"] = [
     code("table = report.ablation_table(study.ablation_runs(st), study.ABLATION_REFERENCE, st.workdir)\n"
          "report.write_ablations(table, st.figures_dir)\ndisplay(Markdown(report.ablation_markdown(table)))"),
     code("fig = viz.plot_ablations(table)\nviz.save_figure(fig, st.figures_dir / 'ablations.png')\nfig"),
+    md("## 3. The changes with their 95 % intervals\nPaired bootstrap over test clips with the seeds pooled, "
+       "as for Table 1 (notebook 05); **bold**: the interval excludes 0."),
+    code("ablation_diffs = report.comparison_table(study.ablation_comparisons(st))\n"
+         "report.write_comparisons(ablation_diffs, st.figures_dir, 'ablation_differences')\n"
+         "display(Markdown(report.comparison_markdown(ablation_diffs)))"),
 ]
 
 NOTEBOOKS["05_results"] = [
@@ -171,6 +177,7 @@ NOTEBOOKS["05_results"] = [
            "no training): every number is re-scored from the prediction CSVs the runs wrote.",
            "`data/runs/*/` of the three systems (`metrics.json`, `predictions/`, `log.jsonl`).",
            "`figures/table1.csv` (unrounded), `figures/table1.md`, `figures/table1.png`, "
+           "`figures/table1_differences.{csv,md}`, `figures/seeds_and_differences.png`, `figures/convergence.{csv,md}`, "
            "`figures/classwise_f20.csv`, `figures/classwise_f20.png`, `figures/training_curves.png`, "
            "`figures/trajectories.png`, `figures/onscreen_confusion.png`, `figures/azimuth_agreement.{csv,md}`."),
     md("## 1. Table 1\nThe report's three rows (STARSS23 dev-test, `source = published`) and this study's "
@@ -179,20 +186,42 @@ NOTEBOOKS["05_results"] = [
     code("systems = study.table1_runs(st)\ntable, std = report.build_table1(systems, st.workdir)\n"
          "report.write_table1(table, std, st.figures_dir)\ndisplay(Markdown(report.table1_markdown(table, std)))"),
     code("fig = viz.plot_table1(table, std)\nviz.save_figure(fig, st.figures_dir / 'table1.png')\nfig"),
-    md("## 2. Per-class F20 (mean over seeds)"),
+    md("## 2. Differences with their 95 % intervals, and the video controls\n"
+       "Each system against the baseline replica, then each video system against itself with the picture "
+       "taken away: every visual feature set to 0 (*video zeroed*), or the visual features of another test "
+       "clip (*video of another clip*, a fixed derangement). The intervals are a paired bootstrap over the "
+       "test clips (2000 draws, the same draw for both sides), with each system's seeds pooled "
+       "(`avseld.intervals`: why this interval). **Bold**: the interval excludes 0. The controls are "
+       "evaluations of the trained runs, not new trainings: they say how much the trained model uses the "
+       "picture on this data."),
+    code("controls = study.video_controls(st)\n"
+         "comparisons = report.comparison_table(study.table1_comparisons(st, controls))\n"
+         "report.write_comparisons(comparisons, st.figures_dir, 'table1_differences')\n"
+         "display(Markdown(report.comparison_markdown(comparisons)))\n"
+         "print(f'largest 95 % half-width of a F20 difference here: "
+         "{report.smallest_detectable_difference(comparisons):.1f} points')"),
+    code("scores = report.seed_scores(systems, workdir=st.workdir)\n"
+         "fig = viz.plot_seeds_and_differences(scores, comparisons)\n"
+         "viz.save_figure(fig, st.figures_dir / 'seeds_and_differences.png')\nfig"),
+    md("## 3. Did every run converge?\nValidation F20 at the last epoch and its gain over the last quarter of "
+       "the epochs (converged: less than 1 point), for every run of Table 1 and of the ablations."),
+    code("convergence = report.convergence_table(study.all_finished_runs(st), st.workdir)\n"
+         "report.write_convergence(convergence, st.figures_dir)\n"
+         "display(Markdown(report.convergence_markdown(convergence)))"),
+    md("## 4. Per-class F20 (mean over seeds)"),
     code("classwise = report.classwise_table(systems)\n"
          "classwise.to_csv(st.figures_dir / 'classwise_f20.csv', float_format='%.6g')\ndisplay(classwise.round(1))"),
     code("fig = viz.plot_classwise(classwise)\nviz.save_figure(fig, st.figures_dir / 'classwise_f20.png')\nfig"),
-    md("## 3. Training curves of the three systems"),
+    md("## 5. Training curves of the three systems"),
     code("fig = viz.plot_training_curves(systems)\nviz.save_figure(fig, st.figures_dir / 'training_curves.png')\nfig"),
-    md("## 4. Predicted against reference trajectories (AV-SELD, first seed, the busiest test clip)"),
+    md("## 6. Predicted against reference trajectories (AV-SELD, first seed, the busiest test clip)"),
     code("clip, ref, pred = report.load_clip_pair(study.finished_runs(st, study.ABLATION_REFERENCE)[0])\n"
          "fig = viz.plot_trajectories(ref, pred, clip)\nviz.save_figure(fig, st.figures_dir / 'trajectories.png')\nfig"),
-    md("## 5. On-screen decisions of matched events\nReference events matched to the same-class prediction "
+    md("## 7. On-screen decisions of matched events\nReference events matched to the same-class prediction "
        "in the same frame within 20°; rows are the reference, columns the prediction."),
     code("fig = viz.plot_onscreen_confusions({k: report.onscreen_confusion(v) for k, v in systems.items()})\n"
          "viz.save_figure(fig, st.figures_dir / 'onscreen_confusion.png')\nfig"),
-    md("## 6. Did each run learn azimuth?\nPredicted against reference azimuth over the (clip, frame, class) "
+    md("## 8. Did each run learn azimuth?\nPredicted against reference azimuth over the (clip, frame, class) "
        "cells with exactly one reference and one predicted event, for every run of Table 1 and of the "
        "ablations (when 04 has run). A run with correlation and slope near 0 puts every event near the "
        "front (small `mean_abs_pred`): it failed to learn azimuth within its budget, whatever its "
