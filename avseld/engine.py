@@ -602,7 +602,10 @@ def predict(
     log.info("wrote %d prediction CSVs to %s", len(preds), pred_dir)
 
     if arrays.labels is not None:
+        from avseld.batches import select_splits
+        from avseld.cache import list_cached_splits
         from avseld.metrics import compute_seld_metrics, metric_kwargs
+        from avseld.provenance import cache_digests, environment, git_state
 
         metrics = compute_seld_metrics(arrays.ref_labels(), preds, **metric_kwargs(cfg.eval))
         last = _peek(run_dir / "checkpoints" / f"{checkpoint}.pt")
@@ -627,6 +630,10 @@ def predict(
                 "train_wall_s": last.get("train_wall_s"),
                 "predict_wall_s": time.perf_counter() - t0,
                 "torch_threads": torch.get_num_threads(),
+                "git": git_state(),
+                "environment": environment(),
+                "cache": cache_digests(cache_dir, select_splits(list_cached_splits(cache_dir),
+                                                                (*cfg.data.train_splits, split), cache_dir)),
             },
         })
         name = "metrics.json" if out_name == "dev-test" else f"metrics_{out_name}.json"

@@ -85,7 +85,17 @@ def test_recipe_run_standardises_with_the_cache_statistics_and_follows_the_sched
     # the logged lr is the one after the epoch's last step, i.e. the factor of the next step
     for r in log[:-1]:
         assert r["lr"] == pytest.approx(2e-3 * engine.warmup_cosine_factor(r["step"], total, 0.25, 0.01))
-    assert json.loads((run / "metrics.json").read_text())["F20"] >= 0.0
+    record = json.loads((run / "metrics.json").read_text())
+    prov = record["provenance"]
+    env = prov["environment"]
+    assert env["packages"]["torch"].startswith("2.14.1") and env["cpu_model"] and env["torch_cpu_capability"]
+    assert set(prov["git"]) == {"commit", "dirty"}
+    cdir = feature_cache_dir(cfg, cache)
+    assert prov["cache"]["key"] == cdir.name
+    from avseld.provenance import file_digest
+
+    assert prov["cache"]["splits"]["dev-train-fake"]["audio.npy"] == file_digest(cdir / "dev-train-fake" / "audio.npy")
+    assert set(prov["cache"]["splits"]) == {"dev-train-fake", "dev-test-fake"}
 
 
 def test_grad_clip_bounds_the_update_of_plain_sgd(tmp_path):
