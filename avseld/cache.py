@@ -496,7 +496,8 @@ def load_split(cache_dir: str | Path, split: str) -> SplitArrays:
     )
 
 
-def audio_stats(cache_dir: str | Path, prefixes: tuple[str, ...] | list[str]) -> tuple[np.ndarray, np.ndarray]:
+def audio_stats(cache_dir: str | Path, prefixes: tuple[str, ...] | list[str],
+                level_difference: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation of every audio feature (channel, mel band) over the cached splits
     matching ``prefixes`` (the training splits), over clips and time frames.
 
@@ -504,14 +505,19 @@ def audio_stats(cache_dir: str | Path, prefixes: tuple[str, ...] | list[str]) ->
     atomically); a later call reads the file. The arrays are what :class:`avseld.models.blocks.ConvEncoder`
     standardises its input with (``train.standardize``).
 
+    Args:
+        level_difference: also the statistics of the channel-0-minus-channel-1 difference, appended
+            as a last channel (what ``ConvEncoder(level_difference=True)`` feeds its first layer).
+
     Returns:
-        ``(mean, std)``, each (C, F) float32; ``std`` is floored at 1e-3 of its median.
+        ``(mean, std)``, each (C, F) float32 (C + 1 with ``level_difference``); ``std`` is floored at
+        1e-3 of its median.
     """
     cache_dir = Path(cache_dir)
     splits = [s for s in list_cached_splits(cache_dir) if any(s.startswith(p) for p in prefixes)]
     if not splits:
         raise DataError(f"{cache_dir}: no cached split matches {list(prefixes)} for the audio statistics")
-    path = cache_dir / f"audio_stats_{'+'.join(sorted(splits))}.npz"
+    path = cache_dir / f"audio_stats_{'+'.join(sorted(splits))}{'_ld' if level_difference else ''}.npz"
     if path.is_file():
         with np.load(path, allow_pickle=False) as z:
             return z["mean"], z["std"]
@@ -521,6 +527,8 @@ def audio_stats(cache_dir: str | Path, prefixes: tuple[str, ...] | list[str]) ->
         audio = _load_one(cache_dir, split).audio  # (N, C, T, F), memory-mapped
         for start in range(0, len(audio), 64):
             a = np.asarray(audio[start:start + 64], dtype=np.float64)
+            if level_difference:
+                a = np.concatenate([a, a[:, 0:1] - a[:, 1:2]], axis=1)
             s1, s2 = a.sum(axis=(0, 2)), (a * a).sum(axis=(0, 2))
             total, sq = (s1, s2) if total is None else (total + s1, sq + s2)
             count += a.shape[0] * a.shape[2]

@@ -120,6 +120,9 @@ class ModelConfig:
     # AV-SELD: Linear layers per output branch (1: one Linear, the baseline's output depth; 2: Linear-ReLU-Linear,
     # which stalls learning behind the fusion decoder on the default profile: README, "What the default study shows")
     head_depth: int = 1
+    # AV-SELD variants: None keeps the registered variant's value (AV-SELD+ sets both); a value set here wins
+    level_difference: bool | None = None  # add the left-minus-right log-mel as an input channel
+    video_dropout: float | None = None  # modality dropout: share of training clips whose visual features are zeroed
     dropout: float = 0.05  # conv / GRU / baseline self-attention dropout
 
 

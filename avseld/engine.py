@@ -358,7 +358,8 @@ def train(
     if tc.standardize:
         from avseld.cache import audio_stats
 
-        model.encoder.set_input_stats(*audio_stats(cache_dir, cfg.data.train_splits))
+        model.encoder.set_input_stats(*audio_stats(cache_dir, cfg.data.train_splits,
+                                                   level_difference=model.encoder.level_difference))
     optimizer = build_optimizer(model, tc)
     steps_per_epoch = len(train_set) // tc.batch_size
     scheduler = build_scheduler(optimizer, tc, steps_per_epoch)

@@ -249,30 +249,34 @@ def classwise_table(systems: dict[str, list[Path]], key: str = "F20", evaluate: 
     return df
 
 
-def ablation_table(variants: dict[str, tuple[str, str, list[Path]]], reference: str,
+def ablation_table(variants: dict[str, tuple[str, str, list[Path]]], reference: str | dict[str, str],
                    workdir: Path | None = None, evaluate: Evaluator | None = None) -> pd.DataFrame:
-    """Each variant's mean metrics and its difference to the reference system on the same seeds.
+    """Each variant's mean metrics and its difference to its reference system on the same seeds.
 
     Args:
-        variants: ``{key: (label, note, run folders)}``; must contain ``reference``.
-        reference: key of the reference system (AV-SELD).
+        variants: ``{key: (label, note, run folders)}``; must contain every reference.
+        reference: key of the reference system (AV-SELD), or ``{variant key: reference key}``
+            (a reference row, and a variant missing from the dict, is compared with itself).
 
     Returns:
         One row per variant: ``key, label, note, <metrics>, d_<metric>, n_seeds, runs``
         (``d_`` = variant minus reference; lower DOAE/RDE is better, higher F/OSA is better).
     """
-    if reference not in variants:
-        raise DataError(f"ablation table: reference system '{reference}' has no runs")
+    refs = {k: reference for k in variants} if isinstance(reference, str) else {k: reference.get(k, k) for k in variants}
+    for r in refs.values():
+        if r not in variants:
+            raise DataError(f"ablation table: reference system '{r}' has no runs")
     rows = {}
     for key, (label, note, dirs) in variants.items():
         r, s = system_row(label, list(dirs), workdir, evaluate)
         r.update({"key": key, "label": label, "note": note})
         r.update({f"std_{k}": s[k] for k in METRIC_KEYS})
         rows[key] = r
-    ref = rows[reference]
-    for r in rows.values():
+    for key, r in rows.items():
+        ref = rows[refs[key]]
+        r["against"] = ref["label"]
         r.update({f"d_{k}": r[k] - ref[k] for k in METRIC_KEYS})
-    cols = ["key", "label", "note", *METRIC_KEYS, *(f"d_{k}" for k in METRIC_KEYS),
+    cols = ["key", "label", "note", "against", *METRIC_KEYS, *(f"d_{k}" for k in METRIC_KEYS),
             *(f"std_{k}" for k in METRIC_KEYS), "n_seeds", "runs"]
     return pd.DataFrame(list(rows.values()), columns=cols)
 

@@ -41,6 +41,7 @@ class System:
         model: registered model name (``avseld.models.MODELS``).
         overrides: dotted config overrides applied on top of the profile.
         note: one line on what it changes, for the ablation table.
+        reference: the system an ablation of this variant is compared with (04).
     """
 
     key: str
@@ -48,6 +49,7 @@ class System:
     model: str
     overrides: tuple[tuple[str, Any], ...] = ()
     note: str = ""
+    reference: str = "avseld"
 
     def config(self, cfg: Config) -> Config:
         """The profile ``cfg`` with the model name, the variant's own overrides, then this system's.
@@ -83,10 +85,33 @@ SYSTEMS: dict[str, System] = {
         System("fullview", "+ full-view tokens", "avseld", FULLVIEW + (("model.fusion_window", 1),),
                "whole 100-degree frame as tokens, each audio frame attending to its +-1 frames (as AV-SELD+)"),
         System("lr_swap", "+ left-right swap", "avseld", LR_SWAP, "left-right swap augmentation"),
+        # AV-SELD+ with one of its ingredients taken out, each against AV-SELD+ on the same seeds
+        System("plus_no_ld", "AV-SELD+ w/o level difference", "avseld_plus", (("model.level_difference", False),),
+               "no left-minus-right log-mel input channel", "avseld_plus"),
+        System("plus_no_fullview", "AV-SELD+ w/o full-view tokens", "avseld_plus",
+               (("features.visual_mode", "baseline"),),
+               "the baseline's per-frame channel-mean map (centre crop) instead of full-view tokens", "avseld_plus"),
+        System("plus_no_onscreen_fix", "AV-SELD+ w/o on-screen fix", "avseld_plus",
+               (("train.onscreen_mask", False), ("eval.onscreen_decision", "truncate")),
+               "on-screen BCE over every track and the baseline's truncated decision", "avseld_plus"),
+        System("plus_no_swap", "AV-SELD+ w/o left-right swap", "avseld_plus", (("train.lr_swap", False),),
+               "no left-right swap augmentation", "avseld_plus"),
     )
 }
 
-ABLATION_REFERENCE = "avseld"  # 04's variants are compared with this system (Table 1 rows: report.systems)
+ABLATION_REFERENCE = "avseld"  # the report's ablations are compared with AV-SELD (each System names its reference)
+
+
+def ablation_references(keys: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """``{variant: the system it is compared with}`` for the ablation variants ``keys``."""
+    return {k: get_system(k).reference for k in keys if get_system(k).reference != k}
+
+
+def ablation_keys(study: "Study") -> list[str]:
+    """The references of the profile's ablations (each once, in first-use order), then the variants."""
+    variants = list(study.cfg.report.ablations)
+    refs = list(dict.fromkeys(ablation_references(variants).values()))
+    return [*refs, *[k for k in variants if k not in refs]]
 
 # keys left out of the run hash: they change where or how fast a run goes, not what it computes
 _HASH_EXCLUDE = {("train", "seed"), ("train", "device"), ("train", "num_workers"), ("train", "num_threads"),
@@ -277,7 +302,7 @@ def ensure_features(study: Study, keys: tuple[str, ...] | list[str] = ()) -> lis
     rc = study.cfg.report
     workers = dict(n_workers=rc.parallel_runs, threads_per_worker=rc.threads_per_run) if rc.parallel_runs > 1 else {}
 
-    keys = list(keys) or [*study.cfg.report.systems, ABLATION_REFERENCE, *study.cfg.report.ablations]
+    keys = list(keys) or list(dict.fromkeys([*study.cfg.report.systems, *ablation_keys(study)]))
     out: list[Path] = []
     seen: set[str] = set()
     for key in keys:
@@ -425,9 +450,10 @@ def table1_runs(study: Study) -> dict[str, list[Path]]:
 
 
 def ablation_runs(study: Study) -> dict[str, tuple[str, str, list[Path]]]:
-    """``{key: (label, note, finished runs)}``: the reference AV-SELD first, then the profile's ablations."""
-    keys = [ABLATION_REFERENCE, *[k for k in study.cfg.report.ablations if k != ABLATION_REFERENCE]]
-    return {k: (get_system(k).label, get_system(k).note, finished_runs(study, k, study.ablation_seeds)) for k in keys}
+    """``{key: (label, note, finished runs)}``: the references first (AV-SELD, AV-SELD+), then the
+    profile's ablations, on the ablation seeds."""
+    return {k: (get_system(k).label, get_system(k).note, finished_runs(study, k, study.ablation_seeds))
+            for k in ablation_keys(study)}
 
 
 def all_finished_runs(study: Study) -> dict[str, list[Path]]:
@@ -489,12 +515,13 @@ def table1_comparisons(study: Study, controls: dict[str, dict[str, list[Path]]] 
 
 
 def ablation_comparisons(study: Study) -> list[tuple]:
-    """Each ablation variant against the AV-SELD reference on the ablation seeds (``(Side, Side)`` pairs)."""
+    """Each ablation variant against its reference on the ablation seeds (``(Side, Side)`` pairs)."""
     from avseld.report import Side
 
-    ref = Side(get_system(ABLATION_REFERENCE).label, tuple(finished_runs(study, ABLATION_REFERENCE, study.ablation_seeds)))
-    return [(Side(get_system(k).label, tuple(finished_runs(study, k, study.ablation_seeds))), ref)
-            for k in study.cfg.report.ablations if k != ABLATION_REFERENCE]
+    def side(key: str) -> Side:
+        return Side(get_system(key).label, tuple(finished_runs(study, key, study.ablation_seeds)))
+
+    return [(side(k), side(ref)) for k, ref in ablation_references(study.cfg.report.ablations).items()]
 
 
 def test_clips(study: Study) -> list:

@@ -290,7 +290,8 @@ def plot_ablations(df: pd.DataFrame) -> Figure:
         ax.set(title=f"Δ {_METRIC_LABELS[k]}")
     axes[0].set_yticks(y, list(df["label"]))
     axes[0].invert_yaxis()
-    fig.suptitle("ablations: change against AV-SELD on the same seeds (green = better)")
+    against = sorted(set(df["against"])) if "against" in df else ["AV-SELD"]
+    fig.suptitle(f"ablations: change against {' / '.join(against)} on the same seeds (green = better)")
     return fig
 
 

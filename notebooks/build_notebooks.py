@@ -157,11 +157,11 @@ NOTEBOOKS["04_ablations"] = [
        "so a difference of a point or two here is within seed-to-seed noise (compare the two seeds of "
        "Table 1)."),
     code("print('ablation seeds', list(st.ablation_seeds))\n"
-         "runs = study.run_systems(st, [study.ABLATION_REFERENCE, *st.cfg.report.ablations], st.ablation_seeds)\n"
+         "runs = study.run_systems(st, study.ablation_keys(st), st.ablation_seeds)\n"
          "display(report.run_summary([d for ds in runs.values() for d in ds], st.workdir))"),
     md("## 2. Table: means over seeds and the change against AV-SELD\nScored from each run's saved "
        "prediction CSVs. Higher F and OSA, lower DOAE and RDE are better."),
-    code("table = report.ablation_table(study.ablation_runs(st), study.ABLATION_REFERENCE, st.workdir)\n"
+    code("table = report.ablation_table(study.ablation_runs(st), study.ablation_references(st.cfg.report.ablations), st.workdir)\n"
          "report.write_ablations(table, st.figures_dir)\ndisplay(Markdown(report.ablation_markdown(table)))"),
     code("fig = viz.plot_ablations(table)\nviz.save_figure(fig, st.figures_dir / 'ablations.png')\nfig"),
     md("## 3. The changes with their 95 % intervals\nPaired bootstrap over test clips with the seeds pooled, "

@@ -116,3 +116,56 @@ def test_grad_clip_bounds_the_update_of_plain_sgd(tmp_path):
         changes[clip] = math.sqrt(d2)
     assert changes[1e-3] <= 1.0 * 1e-3 * 1.01  # one step of at most lr x c
     assert changes[0.0] > 10 * changes[1e-3]
+
+
+def test_level_difference_channel_is_left_minus_right_with_its_own_statistics(tmp_path):
+    from avseld.models.blocks import ConvEncoder
+
+    cfg, data, cache = make_dataset(tmp_path, n_train_rooms=2, clips_per_room=3)
+    cdir = feature_cache_dir(cfg, cache)
+    a = np.load(cdir / "dev-train-fake" / "audio.npy").astype(np.float64)
+    mean, std = audio_stats(cdir, ("dev-train",), level_difference=True)
+    diff = a[:, 0] - a[:, 1]
+    assert mean.shape == (3, a.shape[3])
+    np.testing.assert_allclose(mean[2], diff.mean(axis=(0, 1)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(std[2], diff.std(axis=(0, 1)), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(mean[:2], audio_stats(cdir, ("dev-train",))[0])  # a file of its own
+    # the encoder sees [L, R, L - R]: with identity statistics its first conv on (L, R, L-R) equals a conv
+    # on (L, R) whose weights absorb the third channel
+    torch.manual_seed(0)
+    enc = ConvEncoder(2, 64, level_difference=True).eval()
+    plain = ConvEncoder(2, 64).eval()
+    plain.load_state_dict({k: v for k, v in enc.state_dict().items() if k != "blocks.0.conv.weight"}, strict=False)
+    w = enc.blocks[0].conv.weight.detach()
+    with torch.no_grad():
+        plain.blocks[0].conv.weight.copy_(torch.stack([w[:, 0] + w[:, 2], w[:, 1] - w[:, 2]], dim=1))
+        x = torch.randn(2, 2, 251, 64) * 10 - 40
+        torch.testing.assert_close(enc(x), plain(x), rtol=1e-4, atol=1e-4)
+
+
+def test_video_dropout_zeroes_whole_clips_in_training_only():
+    from avseld.models.avseld_net import AVSELDNet
+
+    torch.manual_seed(0)
+    kw = dict(visual_shape=(9,), dropout=0.0, atem_dropout=0.0, vfem_dropout=0.0, fusion_dropout=0.0)
+    model = AVSELDNet(video_dropout=0.5, **kw)
+    audio, video = torch.randn(16, 2, 251, 64), torch.randn(16, 50, 9)
+    model.eval()
+    with torch.no_grad():
+        own, blind = model(audio, video), model(audio, torch.zeros_like(video))
+        model.train()  # BatchNorm sees only the audio: batch statistics are the same in both passes
+        torch.manual_seed(1)
+        mixed = model(audio, video)
+        model.eval()
+    model.train()
+    with torch.no_grad():
+        model.video_dropout = 0.0
+        train_own = model(audio, video)
+        train_blind = model(audio, torch.zeros_like(video))
+    dropped = [torch.allclose(mixed[i], train_blind[i], atol=1e-6) for i in range(16)]
+    kept = [torch.allclose(mixed[i], train_own[i], atol=1e-6) for i in range(16)]
+    assert all(d != k for d, k in zip(dropped, kept))  # every clip is either fully seen or fully blind
+    assert 3 <= sum(dropped) <= 13
+    assert not torch.allclose(own, blind)  # the picture does change the outputs
+    with pytest.raises(ValueError, match="video_dropout"):
+        AVSELDNet(video_dropout=1.0, **kw)

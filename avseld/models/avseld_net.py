@@ -88,6 +88,10 @@ class AVSELDNet(nn.Module):
             depth of the baseline's output layer), 2 = Linear -> ReLU -> Linear.
         n_tracks, n_classes: output layout.
         input_norm: standardise the log-mel input (see :class:`avseld.models.blocks.ConvEncoder`).
+        level_difference: add the left-minus-right log-mel channel (see :class:`~avseld.models.blocks.ConvEncoder`).
+        video_dropout: modality dropout: in training, each clip's visual features are set to 0 with this
+            probability, so that the audio path must localise on its own and the picture is an extra cue
+            (0: never; a video-free clip at test time is the "video zeroed" control).
     """
 
     def __init__(
@@ -118,6 +122,8 @@ class AVSELDNet(nn.Module):
         n_tracks: int = N_TRACKS,
         n_classes: int = N_CLASSES,
         input_norm: bool = False,
+        level_difference: bool = False,
+        video_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.visual_shape = tuple(visual_shape) if visual_shape is not None else None
@@ -125,8 +131,12 @@ class AVSELDNet(nn.Module):
             raise ValueError(f"visual_shape must be (D,) or (n_tokens, token_dim), got {self.visual_shape}")
         self.layout = OutputLayout(fields=AV_LAYOUT.fields, n_tracks=n_tracks, n_classes=n_classes)
         self.fusion_window = fusion_window
+        if not 0.0 <= video_dropout < 1.0:
+            raise ValueError(f"video_dropout must be in [0, 1), got {video_dropout}")
+        self.video_dropout = video_dropout
         d = rnn_hidden
-        self.encoder = ConvEncoder(in_channels, n_mels, n_filters, tuple(t_pools), tuple(f_pools), dropout, input_norm)
+        self.encoder = ConvEncoder(in_channels, n_mels, n_filters, tuple(t_pools), tuple(f_pools), dropout, input_norm,
+                                   level_difference)
         self.gru = GatedBiGRU(self.encoder.out_dim, d, n_rnn_layers, dropout)
         self.atem = SelfAttentionStack(d, atem_heads, atem_layers, atem_dropout) if atem else None
         if self.visual_shape is not None:
@@ -195,6 +205,9 @@ class AVSELDNet(nn.Module):
             if video is None:
                 raise ValueError("this AV-SELD variant needs video features")
             b, t = video.shape[:2]
+            if self.training and self.video_dropout > 0:
+                keep = torch.rand(b, device=video.device) >= self.video_dropout
+                video = video * keep.view(b, *([1] * (video.dim() - 1))).to(video.dtype)
             v = self.vfem(video.reshape(b, t, self.n_tokens, -1))  # (B, T, n_tokens, D)
             if self.token_pos is not None:
                 v = v + self.token_pos
