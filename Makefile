@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 PROFILE ?= default
 WORKDIR ?= .
 STAMP := $(VENV)/.installed
+MAKE_STARTED := $(shell date +%s)  # when make began, before any install: figures/study_timings.* report it
 # `make lock`: uv, at a fixed version, in a scratch venv under build/ (git-ignored; `make clean` removes it).
 # The lock is resolved for CPython 3.11.7 on Linux x86-64 (manylinux_2_28: torch's wheels need it).
 # LOCK_ARGS passes options to `uv pip compile`, e.g. LOCK_ARGS=--upgrade or LOCK_ARGS='-P numpy'.
@@ -31,7 +32,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q tests
 
 reproduce: $(STAMP)
-	$(VENV)/bin/avseld reproduce --profile $(PROFILE) --workdir $(WORKDIR)
+	$(VENV)/bin/avseld reproduce --profile $(PROFILE) --workdir $(WORKDIR) --started-at $(MAKE_STARTED)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

@@ -111,6 +111,32 @@ def run_study(workdir: str | Path, parameters: dict[str, Any], notebooks: tuple[
     return times
 
 
+def write_timings(figures_dir: str | Path, steps: dict[str, float], total_s: float,
+                  since_start_s: float | None = None) -> Path:
+    """Write ``study_timings.{csv,md}``: seconds per step of this ``avseld reproduce`` (steps of an
+    earlier invocation that this one did not run are kept), the invocation's total, and, when given,
+    the time since the surrounding command began (``make reproduce``: the install included)."""
+    import pandas as pd
+
+    from avseld.atomic import write_text_atomic
+
+    figures_dir = Path(figures_dir)
+    path = figures_dir / "study_timings.csv"
+    old = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=["step", "seconds"])
+    rows = {r.step: float(r.seconds) for r in old.itertuples()}
+    rows.update(steps)
+    rows["avseld reproduce (this invocation)"] = total_s
+    if since_start_s is not None:
+        rows["make reproduce (install included)"] = since_start_s
+    df = pd.DataFrame({"step": list(rows), "seconds": list(rows.values())})
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(path, df.to_csv(index=False, float_format="%.1f"))
+    lines = ["| step | wall time |", "|---|---|"]
+    lines += [f"| {r.step} | {int(r.seconds // 60)} min {r.seconds % 60:.0f} s ({r.seconds:.0f} s) |" for r in df.itertuples()]
+    write_text_atomic(figures_dir / "study_timings.md", "\n".join(lines) + "\n")
+    return path
+
+
 def _progress(line: str) -> None:
     log.info(line)
     if not logging.getLogger("avseld").handlers and not logging.getLogger().handlers:

@@ -98,7 +98,9 @@ def test_notebooks_import_the_installed_package_not_the_workdirs(tmp_path):
 FIGURES = ("dataset_statistics.png", "clip_example.png", "training_curves.png", "training_curves_baseline.png",
            "training_curves_avseld.png", "classwise_f20.png", "trajectories.png", "onscreen_confusion.png",
            "table1.png", "ablations.png", "table1.csv", "table1.md", "ablations.csv", "ablations.md",
-           "azimuth_agreement.csv", "azimuth_agreement.md")
+           "azimuth_agreement.csv", "azimuth_agreement.md", "table1_differences.csv", "table1_differences.md",
+           "seeds_and_differences.png", "convergence.csv", "convergence.md", "ablation_differences.csv",
+           "ablation_differences.md")
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +127,13 @@ def test_reproduce_smoke_writes_everything(smoke):
     for name in FIGURES:
         assert (figs / name).is_file() and (figs / name).stat().st_size > 200, name
     assert len(list(figs.glob("attention_*.png"))) == 3
+    diffs = pd.read_csv(figs / "table1_differences.csv")
+    # each system against the replica, then each video system's two controls against itself
+    assert diffs["against"].tolist()[:2] == ["Baseline replica"] * 2
+    assert {"AV-SELD, video zeroed", "AV-SELD+, video of another clip"} <= set(diffs["system"])
+    assert (diffs["lo_F20"] <= diffs["d_F20"]).all() and (diffs["d_F20"] <= diffs["hi_F20"]).all()
+    conv = pd.read_csv(figs / "convergence.csv")
+    assert len(conv) == 5 and conv["last_quarter_gain"].notna().all()  # Table 1's 3 runs and the 2 ablations
     azimuth = pd.read_csv(figs / "azimuth_agreement.csv")  # 3 Table-1 systems + 2 ablations, seed 0 each
     assert len(azimuth) == 5 and {"Baseline replica", "audio only", "+ full-view tokens"} <= set(azimuth["system"])
     assert not list(figs.glob(".*.tmp*"))
