@@ -167,6 +167,9 @@ class EvalConfig:
     merge_threshold_deg: float = 15.0
     onscreen_decision: Literal["truncate", "threshold"] = "truncate"  # baseline truncates
     onscreen_threshold: float = 0.5
+    # with onscreen_decision=threshold: after training, choose the threshold that maximises F20_on on the
+    # validation rooms (0.05 ... 0.95), stored as <run>/onscreen_threshold.json and used by predict
+    tune_onscreen_threshold: bool = False
     average: Literal["macro", "micro"] = "macro"
     doa_threshold_deg: float = 20.0
     dist_threshold: float = 1.0

@@ -501,9 +501,47 @@ def train(
         if writer is not None:
             writer.close()
     if env.is_main:
+        if cfg.eval.onscreen_decision == "threshold" and cfg.eval.tune_onscreen_threshold and val_set is not None:
+            tune_onscreen_threshold(run_dir, val_set, cfg, env.device)
         predict(run_dir, split="dev-test", data_root=data_root)
     _barrier(env)
     return run_dir
+
+
+ONSCREEN_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 20))
+TUNED_THRESHOLD = "onscreen_threshold.json"
+
+
+def tune_onscreen_threshold(run_dir: Path, val_set: ClipArrays, cfg: Config, device: torch.device) -> float:
+    """The on-screen threshold that maximises F20_on of the best checkpoint on the validation rooms
+    (ties: the one closest to 0.5), written to ``<run>/onscreen_threshold.json`` with every candidate's
+    score; :func:`predict` then decodes with it. Dev-test is never looked at."""
+    from dataclasses import replace
+
+    from avseld.metrics import compute_seld_metrics, metric_kwargs
+
+    model = load_model(run_dir).to(device)
+    outputs = predict_outputs(model, val_set, device, cfg.train.eval_batch_size)
+    refs = val_set.ref_labels()
+    scores = {}
+    for t in ONSCREEN_THRESHOLDS:
+        ecfg = replace(cfg.eval, onscreen_threshold=t)
+        preds = {n: decode_output(o, ecfg) for n, o in zip(val_set.clip_names, outputs)}
+        scores[t] = float(compute_seld_metrics(refs, preds, **metric_kwargs(cfg.eval))["F20_on"])
+    best = max(ONSCREEN_THRESHOLDS, key=lambda t: (scores[t], -abs(t - 0.5)))
+    write_json_atomic(run_dir / TUNED_THRESHOLD, {"threshold": best, "val_F20_on": {str(k): v for k, v in scores.items()},
+                                                  "checkpoint": "best"})
+    log.info("%s: on-screen threshold %.2f (validation F20_on %.3f; 0.5 gives %.3f)", run_dir.name, best,
+             scores[best], scores[0.5])
+    return best
+
+
+def tuned_eval(run_dir: Path, cfg: Config) -> Config:
+    """``cfg`` with the run's tuned on-screen threshold applied, when it has one."""
+    path = Path(run_dir) / TUNED_THRESHOLD
+    if cfg.eval.onscreen_decision == "threshold" and cfg.eval.tune_onscreen_threshold and path.is_file():
+        return cfg.with_overrides({"eval.onscreen_threshold": float(json.loads(path.read_text())["threshold"])})
+    return cfg
 
 
 def _swap_some(audio, video, targets, flags: np.ndarray, audio_extra, visual_grid):
@@ -570,7 +608,7 @@ def predict(
     cfg_path = run_dir / "config.yaml"
     if not cfg_path.is_file():
         raise DataError(f"{run_dir}: not a run folder (no config.yaml)")
-    cfg = load_config_file(cfg_path)
+    cfg = tuned_eval(run_dir, load_config_file(cfg_path))
     data_root = Path(data_root) if data_root is not None else Path(cfg.data.root)
     cache_root = Path(cache_root) if cache_root is not None else Path(cfg.data.cache_dir)
     device = resolve_device(cfg.train.device)
@@ -616,6 +654,8 @@ def predict(
             "n_files": metrics["n_files"],
             "split": split,
             "video_control": video_control,
+            "onscreen_decision": cfg.eval.onscreen_decision,
+            "onscreen_threshold": cfg.eval.onscreen_threshold,
             "ref_dir": str((data_root / "metadata_dev").resolve()),
             "pred_dir": str(pred_dir.resolve()),
             "model": cfg.model.name,

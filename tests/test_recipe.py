@@ -169,3 +169,30 @@ def test_video_dropout_zeroes_whole_clips_in_training_only():
     assert not torch.allclose(own, blind)  # the picture does change the outputs
     with pytest.raises(ValueError, match="video_dropout"):
         AVSELDNet(video_dropout=1.0, **kw)
+
+
+def test_tuned_onscreen_threshold_is_chosen_on_validation_and_used_by_predict(tmp_path):
+    over = {"train.epochs": 2, "train.batch_size": 4, "data.val_fraction": 0.34, "eval.onscreen_decision": "threshold",
+            "eval.tune_onscreen_threshold": True}
+    cfg, data, cache = make_dataset(tmp_path, n_train_rooms=3, clips_per_room=4, overrides=over)
+    run = engine.train(cfg, "avseld", 0, data, cache, tmp_path / "runs")
+    tuned = json.loads((run / engine.TUNED_THRESHOLD).read_text())
+    scores = {float(k): v for k, v in tuned["val_F20_on"].items()}
+    assert set(scores) == set(engine.ONSCREEN_THRESHOLDS)
+    assert scores[tuned["threshold"]] == max(scores.values())
+    record = json.loads((run / "metrics.json").read_text())
+    assert record["onscreen_threshold"] == tuned["threshold"]
+    # the written on-screen flags are those of the tuned threshold: re-decode the outputs by hand
+    from avseld.batches import load_clip_arrays
+    from avseld.decode import decode_output
+    from dataclasses import replace
+
+    model = engine.load_model(run)
+    arrays = load_clip_arrays(feature_cache_dir(cfg, cache), "dev-test")
+    out = engine.predict_outputs(model, arrays, torch.device("cpu"))
+    from avseld.dataset import read_label_csv
+
+    ecfg = replace(cfg.eval, onscreen_threshold=tuned["threshold"])
+    for name, o in zip(arrays.clip_names, out):
+        written = read_label_csv(run / "predictions" / "dev-test" / f"{name}.csv", reference=False)
+        np.testing.assert_array_equal(written[:, 5], decode_output(o, ecfg)[:, 5])
