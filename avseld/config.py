@@ -182,13 +182,19 @@ class ReportConfig:
 
     seeds: tuple[int, ...] = (0, 1, 2)  # training seeds of every system; tables average over them
     systems: tuple[str, ...] = ("baseline_av", "avseld", "avseld_plus")  # Table 1 rows (avseld.study.SYSTEMS keys)
-    ablations: tuple[str, ...] = (  # 04's variants (avseld.study.SYSTEMS keys), each against `avseld`
+    ablations: tuple[str, ...] = (  # 04's variants (avseld.study.SYSTEMS keys), each against its reference
         "no_atem",
         "no_vfem",
         "audio_only",
         "onscreen_fix",
         "fullview",
         "lr_swap",
+        "plus_no_ld",
+        "plus_no_window",
+        "plus_truncate",
+        "plus_fullview",
+        "plus_swap",
+        "plus_onscreen_mask",
     )
     ablation_seeds: tuple[int, ...] = ()  # 04's seeds (variants and their AV-SELD reference); empty: `seeds`
     figures_dir: str = "figures"  # figures and tables, relative to the workdir

@@ -81,7 +81,7 @@ NOTEBOOKS["01_feature_caching"] = [
            "the study needs, into caches keyed by the feature-config hash.",
            "the dataset root.",
            "`data/cache/<feature-hash>/` (one per distinct feature configuration: baseline-mode visual maps "
-           "for the baseline and AV-SELD, full-view tokens for AV-SELD+ and its ablation)."),
+           "for the baseline, AV-SELD and AV-SELD+; full-view tokens only when an ablation asks for them)."),
     md("## 1. Build the caches\nAlready-built caches are found and skipped; an interrupted extraction resumes. "
        "Each cache stores the feature config that made it (`feature_config.yaml`)."),
     code("caches = study.ensure_features(st)\ncaches"),
@@ -129,13 +129,17 @@ The technical report describes AV-SELD in prose only. Every gap, and what this c
 | 6 | "rigorously reproduced the challenge baseline" | what "replicated baseline" is (their own retraining?) | our `baseline_av` replica trained with the same recipe and seeds as AV-SELD (notebook 02) |
 | 7 | training setup | epochs, batch, learning rate, schedule | the profile's: same for every system; the `paper` profile uses the baseline's (200 epochs, batch 256, Adam 1e-3) |
 | 8 | evaluated on dev-test | which checkpoint (best on dev-test, as the baseline script does, is optimistic) | best on a validation split of held-out *training rooms* (`train.select_on=val`); dev-test only scored |
-| 9 | OSA "marginal deficit" | how on-screen is decided | AV-SELD keeps the baseline's truncation; the thresholded decision and masked BCE are tested as an ablation (04) and used in AV-SELD+ |
+| 9 | OSA "marginal deficit" | how on-screen is decided | AV-SELD keeps the baseline's truncation; AV-SELD+ thresholds the on-screen probability with a threshold chosen on the validation rooms (`eval.tune_onscreen_threshold`); the masked BCE is an ablation (`plus_onscreen_mask`) |
 | 10 | (not in the report) the synthetic profiles | ResNet-50 at 224 px costs ~6 s per clip on a 2-core CPU | `smoke`/`default` use the ImageNet EfficientNet-Lite0 shipped in a PyPI package (offline) on 112-px crops: a 4×4 channel-mean map (16 values per frame) with the official crop geometry; `paper` uses ResNet-50 exactly as the baseline (49 values) |
-| 11 | (not in the report) CPU training budget | the `default` study must fit in under an hour on 2 cores | `train.cpu_bf16=true` (bfloat16 autocast, 1.1-1.6x per step) and two single-threaded runs side by side (`report.parallel_runs=2`, also for feature extraction); 20 epochs of batch 16 on 600 synthetic training clips (the data's difficulty calibrated on the replica: README, \"How the profile was sized\"); the ablations on seed 0 only (`report.ablation_seeds`). The `paper` profile trains in float32 (AMP on a GPU) |
+| 11 | (not in the report) CPU training budget | the `default` study must fit in under an hour on 2 cores | one recipe for every system of the profile: log-mel standardised with the training split's statistics (`train.standardize`), batch 8, Adam with a 5 % linear warm-up to 1e-3 and a per-step cosine decay to 1e-5 (`train.scheduler=warmup_cosine`), 20 epochs, bfloat16 autocast on the CPU, two single-threaded runs side by side (`report.parallel_runs=2`); three seeds for Table 1, two for the ablations. The `paper` profile keeps the official recipe (200 epochs, batch 256, Adam 1e-3, float32 with AMP on a GPU) |
 """),
-    md("## 1. Train AV-SELD and AV-SELD+ (finished runs are skipped)\nAV-SELD+ adds full-view visual tokens "
-       "with frame-local cross-attention, the masked on-screen loss with a 0.5-threshold decision, and "
-       "left-right swap augmentation."),
+    md("## 1. Train AV-SELD and AV-SELD+ (finished runs are skipped)\nAV-SELD+ is AV-SELD with three changes, "
+       "each measured in notebook 04: a left-minus-right log-mel input channel (the level difference, the "
+       "azimuth cue of the coincident pair, in float32 before any cast), cross-attention restricted to the "
+       "video frames within +-1 frame of each audio frame, and an on-screen decision by a threshold chosen on "
+       "the validation rooms instead of the baseline's truncation. What was tried and left out, measured "
+       "(README, \"How the recipe was chosen\"): full-view tokens and the masked on-screen loss slowed or "
+       "stopped azimuth learning on this profile's budget, and the left-right swap did not help."),
     code("runs = study.run_systems(st, ['avseld', 'avseld_plus'])\n"
          "display(report.run_summary(runs['avseld'] + runs['avseld_plus'], st.workdir))"),
     md("## 2. Training curves"),
@@ -145,21 +149,20 @@ The technical report describes AV-SELD in prose only. Every gap, and what this c
 
 NOTEBOOKS["04_ablations"] = [
     header("04 · Ablations",
-           "measure what each component contributes, each variant against AV-SELD on the same seeds: "
-           "ATEM, VFEM, the video itself, the on-screen fix, full-view tokens, the left-right swap.",
+           "measure what each component contributes, each variant against its reference on the same seeds: "
+           "the report's ATEM and VFEM against AV-SELD, and each ingredient of AV-SELD+ against AV-SELD+.",
            "the feature caches; the `avseld` runs of notebook 03 (reused, not retrained).",
            "`data/runs/<variant>-…`; `figures/ablations.csv`, `figures/ablations.md`, `figures/ablations.png`, "
            "`figures/ablation_differences.{csv,md}`."),
     md("## 1. Train the variants (the AV-SELD reference is found, not retrained)\nThe list comes from "
-       "the profile's `report.ablations`; each is a model variant plus config overrides "
-       "(`avseld.study.SYSTEMS`). The seeds are `report.ablation_seeds` (empty: the study's seeds); the "
-       "`default` profile runs the ablations on seed 0 only, to keep the whole study well under an hour, "
-       "so a difference of a point or two here is within seed-to-seed noise (compare the two seeds of "
-       "Table 1)."),
+       "the profile's `report.ablations` (the `default` profile runs five; `avseld.config.ReportConfig` lists "
+       "the full set); each is a model variant plus config overrides with its reference "
+       "(`avseld.study.SYSTEMS`). The seeds are `report.ablation_seeds` (empty: the study's seeds; two on "
+       "`default`). Only the intervals of section 3 say whether a change is more than chance."),
     code("print('ablation seeds', list(st.ablation_seeds))\n"
          "runs = study.run_systems(st, study.ablation_keys(st), st.ablation_seeds)\n"
          "display(report.run_summary([d for ds in runs.values() for d in ds], st.workdir))"),
-    md("## 2. Table: means over seeds and the change against AV-SELD\nScored from each run's saved "
+    md("## 2. Table: means over seeds and the change against the reference\nScored from each run's saved "
        "prediction CSVs. Higher F and OSA, lower DOAE and RDE are better."),
     code("table = report.ablation_table(study.ablation_runs(st), study.ablation_references(st.cfg.report.ablations), st.workdir)\n"
          "report.write_ablations(table, st.figures_dir)\ndisplay(Markdown(report.ablation_markdown(table)))"),

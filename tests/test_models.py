@@ -62,12 +62,11 @@ def test_visual_shape_is_a_constructor_argument():
         build_model("nope")
 
 
-def test_avseld_plus_uses_tokens_and_carries_its_config():
+def test_avseld_plus_carries_its_design_and_config():
     m = build_model("avseld_plus")
-    assert len(m.visual_shape) == 2
+    assert m.encoder.level_difference and m.encoder.blocks[0].conv.in_channels == 3  # L, R, L - R
     over = variant_config_overrides("avseld_plus")
-    assert over["features.visual_mode"] == "fullview" and over["eval.onscreen_decision"] == "threshold"
-    assert over["train.onscreen_mask"] is True and over["train.lr_swap"] is True
+    assert over == {"eval.onscreen_decision": "threshold", "eval.tune_onscreen_threshold": True}
     # frame-local cross-attention: no weight outside +-1 frame
     _, attn = m.eval()(*_inputs(m, 1), return_attention=True)
     w = attn["decoder0_cross"][0, 0].reshape(50, 50, -1).sum(-1)  # (Tq, T visual frames)

@@ -151,13 +151,13 @@ def test_run_ids_are_deterministic_and_distinct(tmp_path):
 
 def test_ablation_seeds_subset_of_study_seeds(tmp_path):
     st = study.open_study("default", tmp_path, device="cpu")
-    assert st.seeds == (0, 1) and st.ablation_seeds == (0,)  # the default profile's hour budget
+    assert st.seeds == (0, 1, 2) and st.ablation_seeds == (0, 1)  # the default profile's hour budget
     both = study.open_study("default", tmp_path, overrides=["report.ablation_seeds=[]"])
-    assert both.ablation_seeds == (0, 1)  # empty: the study's seeds
+    assert both.ablation_seeds == (0, 1, 2)  # empty: the study's seeds
     only1 = study.open_study("default", tmp_path, seeds=[1])
     assert only1.ablation_seeds == (1,)  # a seed outside the study is never trained for the ablations
-    with pytest.raises(DataError, match=r"not finished: data/runs/avseld-\w+-s0 \(run"):
-        study.ablation_runs(st)  # looks for seed 0 only
+    with pytest.raises(DataError, match=r"not finished: data/runs/avseld-\w+-s0, data/runs/avseld-\w+-s1 \(run"):
+        study.ablation_runs(st)  # looks for seeds 0 and 1 only
 
 
 def test_parallel_runs_start_longest_first(tmp_path, monkeypatch):
@@ -165,7 +165,7 @@ def test_parallel_runs_start_longest_first(tmp_path, monkeypatch):
     st = study.open_study("default", tmp_path, device="cpu")
     cfgs = {k: study.get_system(k).config(st.cfg) for k in study.SYSTEMS}
     ranks = {k: study.expected_cost_rank(c) for k, c in cfgs.items()}
-    assert ranks["fullview"] == ranks["avseld_plus"] > ranks["avseld"] == ranks["lr_swap"] > ranks["audio_only"]
+    assert ranks["fullview"] == ranks["plus_fullview"] > ranks["avseld"] == ranks["avseld_plus"] > ranks["audio_only"]
     submitted = []
 
     class Pool:  # records the submission order instead of training

@@ -59,14 +59,12 @@ register(ModelSpec("avseld_no_vfem", AVSELDNet, {"vfem": False},
 register(ModelSpec("avseld_audio", AVSELDNet, {"visual_shape": None},
                    "AV-SELD audio branch only (no video, no fusion; on-screen head kept)"))
 register(ModelSpec(
-    "avseld_plus", AVSELDNet, {"visual_shape": (15, 64), "fusion_window": 1},
-    "AV-SELD with full-view visual tokens, frame-local cross-attention, masked on-screen loss, "
-    "thresholded on-screen decision and left-right swap augmentation",
+    "avseld_plus", AVSELDNet, {"level_difference": True, "fusion_window": 1},
+    "AV-SELD with a left-minus-right log-mel input channel, frame-local cross-attention (+-1 video frame) "
+    "and a thresholded on-screen decision whose threshold is tuned on the validation rooms",
     {
-        "features.visual_mode": "fullview",
-        "train.onscreen_mask": True,
-        "train.lr_swap": True,
         "eval.onscreen_decision": "threshold",
+        "eval.tune_onscreen_threshold": True,
     },
 ))
 
