@@ -580,6 +580,7 @@ def predict(
     cache_root: str | Path | None = None,
     checkpoint: str = "best",
     video_control: str | None = None,
+    onscreen_decision: str | None = None,
 ) -> Path:
     """Write one DCASE CSV per clip of ``split`` to ``<run_dir>/predictions/<split>/``.
 
@@ -587,7 +588,9 @@ def predict(
     feature 0) or ``"shuffled"`` (each clip gets the visual features of another clip of the split, a
     fixed derangement); predictions go to ``predictions/<split>.video-<control>/`` and scores to
     ``metrics_<split>.video-<control>.json``. Whether, and how much, the picture helps is the
-    difference to the ordinary predictions.
+    difference to the ordinary predictions. ``onscreen_decision`` re-decodes with another on-screen
+    rule (``"truncate"``: the baseline's) into ``predictions/<split>.onscreen-<rule>/`` (a decoding
+    control: same model, same outputs).
 
     For a labelled split the scores go to ``metrics.json`` (dev-test) or ``metrics_<split>.json``,
     with ``ref_dir`` (``<data_root>/metadata_dev``, scoreable by ``avseld evaluate``), ``pred_dir``
@@ -629,6 +632,9 @@ def predict(
             raise ConfigError(f"{run_dir}: video_control needs a video model ({cfg.model.name} takes no video)")
         arrays = video_control_arrays(arrays, video_control)
         out_name = f"{split}.video-{video_control}"
+    if onscreen_decision is not None:
+        cfg = cfg.with_overrides({"eval.onscreen_decision": onscreen_decision})
+        out_name = f"{out_name}.onscreen-{onscreen_decision}"
     outputs = predict_outputs(model, arrays, device, cfg.train.eval_batch_size)
     preds = {n: decode_output(o, cfg.eval) for n, o in zip(arrays.clip_names, outputs)}
 

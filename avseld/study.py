@@ -499,6 +499,37 @@ def video_controls(study: Study, keys: tuple[str, ...] | list[str] = ()) -> dict
     return out
 
 
+def decoding_controls(study: Study) -> dict[str, dict[str, list[Path]]]:
+    """Re-decode the runs of Table 1's systems that threshold the on-screen probability with the
+    baseline's truncation instead (same outputs, another rule), skipping what is scored already.
+
+    Returns:
+        ``{key: {"onscreen-truncate": run folders}}``, the format of :func:`video_controls`.
+    """
+    from avseld import engine
+
+    out: dict[str, dict[str, list[Path]]] = {}
+    for key in study.cfg.report.systems:
+        scfg = get_system(key).config(study.cfg)
+        if scfg.eval.onscreen_decision != "threshold":
+            continue
+        dirs = finished_runs(study, key)
+        for d in dirs:
+            if not (d / "metrics_dev-test.onscreen-truncate.json").is_file():
+                engine.predict(d, split="dev-test", data_root=study.data_root, cache_root=study.cache_root,
+                               onscreen_decision="truncate")
+        out[key] = {"onscreen-truncate": dirs}
+    return out
+
+
+def controls(study: Study) -> dict[str, dict[str, list[Path]]]:
+    """:func:`video_controls` and :func:`decoding_controls` of Table 1's systems, merged per system."""
+    out = video_controls(study)
+    for key, by_control in decoding_controls(study).items():
+        out.setdefault(key, {}).update(by_control)
+    return out
+
+
 def table1_comparisons(study: Study, controls: dict[str, dict[str, list[Path]]] | None = None) -> list[tuple]:
     """The comparisons 05 reports: each Table 1 system against the baseline replica, then each video
     control against its own system (``(report.Side, report.Side)`` pairs)."""
@@ -508,12 +539,14 @@ def table1_comparisons(study: Study, controls: dict[str, dict[str, list[Path]]] 
     ref_key = systems[0]
     ref = Side(get_system(ref_key).label, tuple(finished_runs(study, ref_key)))
     pairs = [(Side(get_system(k).label, tuple(finished_runs(study, k))), ref) for k in systems[1:]]
-    names = {"zeros": "video zeroed", "shuffled": "video of another clip"}
+    names = {"zeros": "video zeroed", "shuffled": "video of another clip",
+             "onscreen-truncate": "on-screen by truncation"}
     for key, by_control in (controls or {}).items():
         label = get_system(key).label
         own = Side(label, tuple(finished_runs(study, key)))
         for control, dirs in by_control.items():
-            pairs.append((Side(f"{label}, {names.get(control, control)}", tuple(dirs), f"dev-test.video-{control}"), own))
+            split = f"dev-test.{control}" if control.startswith("onscreen-") else f"dev-test.video-{control}"
+            pairs.append((Side(f"{label}, {names.get(control, control)}", tuple(dirs), split), own))
     return pairs
 
 
