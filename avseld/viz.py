@@ -251,8 +251,9 @@ def _draw_confusion(ax: Any, cm: np.ndarray, label: str) -> None:
                     color="white" if norm[i, j] > 0.5 else "black")
     ax.set_xticks([0, 1], ["off", "on"])
     ax.set_yticks([0, 1], ["off", "on"])
-    acc = np.trace(cm) / max(cm.sum(), 1)
-    ax.set(xlabel="predicted", ylabel="reference", title=f"{label}: on-screen acc {acc:.0%}")
+    # no matched event: nothing to score (the metric's OSA is NaN then), not an accuracy of 0
+    acc = "n/a (no matched event)" if cm.sum() == 0 else f"{np.trace(cm) / cm.sum():.0%}"
+    ax.set(xlabel="predicted", ylabel="reference", title=f"{label}: on-screen acc {acc}")
 
 
 def plot_table1(table: pd.DataFrame, std: pd.DataFrame | None = None) -> Figure:
@@ -350,9 +351,11 @@ class AttentionExplorer:
     """ipywidgets explorer: clip, model (run), layer and head -> attention maps beside the clip.
 
     Shows the audio self-attention (ATEM / baseline MHSA) and the audio-to-video cross-attention
-    (fusion decoder; full-view tokens summed per frame) of the chosen layer and head, next to the
-    clip's log-mel and frame strip. One forward pass with ``return_attention=True`` per
-    (model, clip), cached; changing layer or head only redraws.
+    (fusion decoder; full-view tokens summed per frame), each of its own chosen layer and head
+    (``layer``/``head`` for the self-attention, ``cross_layer``/``cross_head`` for the cross-attention:
+    each dropdown offers exactly the layers and heads that module of the chosen model has, so nothing is
+    clamped), next to the clip's log-mel and frame strip. One forward pass with
+    ``return_attention=True`` per (model, clip), cached; changing a layer or head only redraws.
 
     Args:
         models: ``{run name: model}`` (eval mode is set here).
@@ -372,15 +375,18 @@ class AttentionExplorer:
         self.shown: dict[str, np.ndarray | None] = {}
         self.clip = w.Dropdown(options=list(clips), description="clip")
         self.model = w.Dropdown(options=list(models), description="model")
-        self.layer = w.Dropdown(options=[0], description="layer")
-        self.head = w.Dropdown(options=[0], description="head")
+        self.layer = w.Dropdown(options=[0], description="self layer")
+        self.head = w.Dropdown(options=[0], description="self head")
+        self.cross_layer = w.Dropdown(options=[0], description="cross layer")
+        self.cross_head = w.Dropdown(options=[0], description="cross head")
         self.image = w.Image(format="png")
         self.status = w.HTML()
         self._updating = False
         self._sync_choices()
-        for ctl in (self.clip, self.model, self.layer, self.head):
+        for ctl in (self.clip, self.model, self.layer, self.head, self.cross_layer, self.cross_head):
             ctl.observe(self._on_change, names="value")
-        self.widget = w.VBox([w.HBox([self.clip, self.model]), w.HBox([self.layer, self.head]), self.status, self.image])
+        self.widget = w.VBox([w.HBox([self.clip, self.model]), w.HBox([self.layer, self.head]),
+                              w.HBox([self.cross_layer, self.cross_head]), self.status, self.image])
         self.redraw()
 
     # ---- model evaluation ------------------------------------------------------------------
@@ -401,18 +407,22 @@ class AttentionExplorer:
             self._cache[key] = _group_attention(attn)
         return self._cache[key]
 
+    def module_shape(self, kind: str) -> tuple[int, int]:
+        """(layers, heads) of the chosen model's ``kind`` (``self`` / ``cross``) attention; (0, 0) if absent."""
+        layers = self.attention(self.model.value, self.clip.value)[kind]
+        return (len(layers), layers[0].shape[0]) if layers else (0, 0)
+
     def _sync_choices(self) -> None:
-        att = self.attention(self.model.value, self.clip.value)
-        n_layers = max(len(att["self"]), len(att["cross"]), 1)
-        n_heads = max([a.shape[0] for a in att["self"] + att["cross"]] or [1])
         self._updating = True
         try:
-            if list(self.layer.options) != list(range(n_layers)):
-                self.layer.options = list(range(n_layers))
-                self.layer.value = 0
-            if list(self.head.options) != list(range(n_heads)):
-                self.head.options = list(range(n_heads))
-                self.head.value = 0
+            for kind, layer, head in (("self", self.layer, self.head), ("cross", self.cross_layer, self.cross_head)):
+                n_layers, n_heads = self.module_shape(kind)
+                for ctl, n in ((layer, n_layers), (head, n_heads)):
+                    options = list(range(n)) if n else [0]
+                    if list(ctl.options) != options:
+                        ctl.options = options
+                        ctl.value = 0
+                    ctl.disabled = n == 0
         finally:
             self._updating = False
 
@@ -428,16 +438,16 @@ class AttentionExplorer:
         """The self- and cross-attention matrices of the current choice (None where absent)."""
         att = self.attention(self.model.value, self.clip.value)
         out: dict[str, np.ndarray | None] = {}
-        for kind in ("self", "cross"):
+        for kind, (layer, head) in self._choice().items():
             layers = att[kind]
-            if not layers:
-                out[kind] = None
-                continue
-            a = layers[min(self.layer.value, len(layers) - 1)]
-            out[kind] = a[min(self.head.value, a.shape[0] - 1)]
+            out[kind] = layers[layer][head] if layers else None
         if out["cross"] is not None:
             out["cross"] = _frames_from_tokens(out["cross"], out["cross"].shape[0])
         return out
+
+    def _choice(self) -> dict[str, tuple[int, int]]:
+        """``{kind: (layer, head)}`` chosen for each attention module."""
+        return {"self": (self.layer.value, self.head.value), "cross": (self.cross_layer.value, self.cross_head.value)}
 
     def figure(self) -> Figure:
         """The current view as a figure."""
@@ -456,7 +466,9 @@ class AttentionExplorer:
                 continue
             im = ax[kind].imshow(a, origin="lower", aspect="auto", cmap="viridis", extent=(0, 5, 0, 5))
             fig.colorbar(im, ax=ax[kind], shrink=0.8)
-            ax[kind].set(title=f"{title}: layer {self.layer.value}, head {self.head.value}",
+            layer, head = self._choice()[kind]
+            n_layers, n_heads = self.module_shape(kind)
+            ax[kind].set(title=f"{title}: layer {layer} of {n_layers}, head {head} of {n_heads}",
                          xlabel="key time (s)" + (" (video frame)" if kind == "cross" else ""), ylabel="query time (s)")
         if c.frames is not None:
             idx = np.linspace(0, len(c.frames) - 1, 10).round().astype(int)
@@ -473,8 +485,9 @@ class AttentionExplorer:
         self.shown = self.current_maps()
         fig = self.figure()
         self.image.value = figure_png(fig)
-        self.status.value = (f"<b>{self.model.value}</b> on <b>{self.clip.value}</b> — layer {self.layer.value}, "
-                             f"head {self.head.value}")
+        self.status.value = (f"<b>{self.model.value}</b> on <b>{self.clip.value}</b> — self-attention layer "
+                             f"{self.layer.value}, head {self.head.value}; cross-attention layer {self.cross_layer.value}, "
+                             f"head {self.cross_head.value}")
 
     def save_default_views(self, out_dir: str | Path, prefix: str = "attention") -> list[Path]:
         """Headless: save layer 0 / head 0 of every model on the current clip as PNG; return paths."""
@@ -484,8 +497,7 @@ class AttentionExplorer:
         clip = self.clip.value
         for name in self.models:
             self.model.value = name
-            self.layer.value = 0
-            self.head.value = 0
+            self.layer.value = self.head.value = self.cross_layer.value = self.cross_head.value = 0
             safe = re.sub(r"[^A-Za-z0-9_.+-]+", "_", f"{prefix}_{name}_{clip}")
             out.append(save_figure(self.figure(), Path(out_dir) / f"{safe}.png"))
         return out

@@ -91,11 +91,11 @@ def explorer():
 def test_explorer_changing_the_head_redraws(explorer):
     ex = explorer
     ex.model.value = "avseld"
-    ex.layer.value, ex.head.value = 0, 0
+    ex.cross_layer.value, ex.cross_head.value = 0, 0
     before_cross, before_img = ex.shown["cross"].copy(), ex.image.value
     assert ex.shown["self"].shape == (50, 50) and before_cross.shape == (50, 50)
     np.testing.assert_allclose(before_cross.sum(-1), 1.0, atol=1e-4)  # rows are distributions
-    ex.head.value = 1
+    ex.cross_head.value = 1
     assert np.abs(ex.shown["cross"] - before_cross).max() > 1e-3
     assert ex.image.value != before_img and ex.image.value[:4] == b"\x89PNG"
     # the drawn matrix is the model's own head-1 cross-attention of layer 0
@@ -103,10 +103,26 @@ def test_explorer_changing_the_head_redraws(explorer):
     np.testing.assert_allclose(ex.shown["cross"], att["cross"][0][1])
 
 
+def test_explorer_offers_each_modules_own_heads_and_names_what_it_draws(explorer):
+    ex = explorer
+    ex.model.value = "avseld"  # ATEM: 2 heads; fusion decoder: 8 heads, 2 layers
+    assert list(ex.head.options) == [0, 1] and list(ex.cross_head.options) == list(range(8))
+    assert list(ex.layer.options) == [0, 1] and list(ex.cross_layer.options) == [0, 1]
+    ex.head.value, ex.cross_head.value, ex.cross_layer.value = 1, 7, 1
+    att = ex.attention("avseld", ex.clip.value)
+    np.testing.assert_allclose(ex.shown["self"], att["self"][0][1])
+    np.testing.assert_allclose(ex.shown["cross"], att["cross"][1][7])
+    titles = [a.get_title() for a in ex.figure().axes]
+    assert "audio self-attention: layer 0 of 2, head 1 of 2" in titles
+    assert "audio→video cross-attention: layer 1 of 2, head 7 of 8" in titles
+    ex.model.value = "baseline"
+    assert list(ex.head.options) == list(range(8)) and list(ex.cross_head.options) == list(range(8))
+    ex.model.value = "audio"  # no cross-attention: its choices are disabled
+    assert ex.cross_head.disabled and ex.shown["cross"] is None
+
+
 def test_explorer_model_and_clip_choices(explorer):
     ex = explorer
-    ex.model.value = "baseline"
-    assert list(ex.head.options) == list(range(8))  # 8-head MHSA and decoder
     ex.model.value = "audio"
     assert ex.shown["cross"] is None and ex.shown["self"] is not None  # audio only: no cross-attention
     ex.model.value = "avseld"
@@ -120,3 +136,10 @@ def test_explorer_saves_default_views(explorer, tmp_path):
     assert len(paths) == 3 and all(p.suffix == ".png" for p in paths)
     for p in paths:
         _png(p)
+
+
+def test_onscreen_confusion_without_matched_events_says_n_a():
+    fig = viz.plot_onscreen_confusions({"none": np.zeros((2, 2), int), "some": np.array([[3, 1], [0, 4]])})
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[0] == "none: on-screen acc n/a (no matched event)"
+    assert titles[1] == "some: on-screen acc 88%"
