@@ -243,9 +243,13 @@ NOTEBOOKS["06_attention_explorer"] = [
     md("## 1. Build the explorer\nOne forward pass with `return_attention=True` per model and clip; "
        "changing layer or head only redraws. Full-view tokens are summed per video frame."),
     code("explorer = study.attention_explorer(st)\nsaved = explorer.save_default_views(st.figures_dir)\nsaved"),
-    md("## 2. Explore\nPick a clip, a model, a layer and a head. A diagonal cross-attention means the "
-       "model looks at the video frame of the same time; a vertical stripe, that one moment's picture "
-       "serves the whole clip."),
+    md("## 2. Explore\nPick a clip, a model, and a layer and head for each attention module (each dropdown "
+       "offers the layers and heads that module of that model has: AV-SELD's ATEM has 2 heads, its fusion "
+       "decoder 8). In a model that may attend to every video frame (the replica, AV-SELD), a diagonal "
+       "cross-attention means the model looks at the video frame of the same time and a vertical stripe that "
+       "one moment's picture serves the whole clip. AV-SELD+ attends only to the frames within +-1 of each "
+       "audio frame **by construction** (`model.fusion_window=1`): its diagonal band is that window, drawn as 0 "
+       "outside it, and only the weights inside the band are learnt."),
     code("display(explorer.widget)"),
 ]
 
