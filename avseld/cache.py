@@ -201,7 +201,7 @@ def _build_shards(clips: list[Any], shard_dir: Path, get_worker: Any, fc: Any, s
     its workers, one clip per task; None extracts in this process, decoding the next clip in a
     thread while the backbone runs on the current one.
     """
-    from tqdm import tqdm
+    from tqdm.auto import tqdm  # a widget bar inside a notebook, a terminal bar on the command line
 
     shard_dir.mkdir(parents=True, exist_ok=True)
     for stale in shard_dir.glob(".*.tmp.*"):  # temp files of a killed run

@@ -399,9 +399,9 @@ class AttentionExplorer:
             c = self.clips[clip]
             net = self.models[model]
             a = (c.audio_by_run or {}).get(model, c.audio)
-            audio = torch.as_tensor(np.asarray(a, dtype=np.float32))[None]
+            audio = torch.from_numpy(np.array(a, dtype=np.float32))[None]  # a copy: cached arrays are read-only
             v = c.video_by_run.get(model)
-            video = None if v is None else torch.as_tensor(np.asarray(v, dtype=np.float32))[None]
+            video = None if v is None else torch.from_numpy(np.array(v, dtype=np.float32))[None]
             with torch.inference_mode():
                 _, attn = net(audio, video, return_attention=True)
             self._cache[key] = _group_attention(attn)

@@ -120,6 +120,9 @@ def test_reproduce_smoke_writes_everything(smoke):
         nb = nbformat.read(str(workdir / "notebooks" / "executed" / f"{stem}.ipynb"), as_version=4)
         outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
         assert not [o for o in outputs if o.output_type == "error"], stem
+        # no warning the project causes, no terminal progress bar as stderr text (notebooks get widget bars)
+        stderr = "".join(o.get("text", "") for o in outputs if o.output_type == "stream" and o.get("name") == "stderr")
+        assert "Warning" not in stderr and "clip/s]" not in stderr, (stem, stderr[:300])
         assert any("injected-parameters" in c.metadata.get("tags", []) for c in nb.cells), stem
         if stem not in ("01_feature_caching",):  # every other notebook shows at least one figure
             assert any("image/png" in o.get("data", {}) for o in outputs) or stem == "06_attention_explorer", stem

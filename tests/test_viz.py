@@ -143,3 +143,18 @@ def test_onscreen_confusion_without_matched_events_says_n_a():
     titles = [ax.get_title() for ax in fig.axes]
     assert titles[0] == "none: on-screen acc n/a (no matched event)"
     assert titles[1] == "some: on-screen acc 88%"
+
+
+def test_explorer_on_read_only_cached_arrays_warns_nothing():
+    """Cached features are read-only memory maps; the explorer must not make torch warn about them."""
+    import warnings
+
+    from avseld.models import build_model
+
+    audio = np.zeros((2, 251, 64), np.float32)
+    video = np.zeros((50, 49), np.float32)
+    audio.flags.writeable = video.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ex = viz.AttentionExplorer({"m": build_model("avseld")}, {"c": viz.ClipInputs(audio, {"m": video})})
+        ex.attention("m", "c")
