@@ -29,3 +29,15 @@ def test_a_changed_figure_makes_its_block_stale(tmp_path):
     (tmp_path / "figures" / "t.md").unlink()
     with pytest.raises(FileNotFoundError, match="figures/t.md"):
         readme.render(doc.read_text(), tmp_path)
+
+
+def test_the_readmes_detectable_difference_is_the_tables():
+    import re
+
+    import pandas as pd
+
+    text = (REPO / "README.md").read_text()
+    stated = float(re.search(r"at most \*\*([\d.]+) points\*\* in this study", text).group(1))
+    diffs = pd.read_csv(REPO / "figures" / "table1_differences.csv")
+    systems = diffs[diffs["against"] == "Baseline replica"].iloc[:2]  # Table 1's systems, not the controls
+    assert round(float(((systems["hi_F20"] - systems["lo_F20"]) / 2).max()), 1) == stated
