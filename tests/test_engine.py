@@ -45,7 +45,9 @@ def overfit_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("overfit")
     cfg, data, cache = make_dataset(tmp, n_train_rooms=1, clips_per_room=4, copies=2, test_is_train=True,
                                     overrides={"data.val_fraction": 0.0, "train.epochs": 20,
-                                               "train.batch_size": 4, "train.lr": 3e-3, "train.tensorboard": True})
+                                               "train.batch_size": 4, "train.lr": 3e-3, "train.tensorboard": True,
+                                               # the baseline's recipe (constant rate, raw log-mel), not smoke's
+                                               "train.scheduler": "none", "train.standardize": False})
     run = engine.train(cfg, "baseline_audio", 0, data, cache, tmp / "runs")
     return run, data
 

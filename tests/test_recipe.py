@@ -101,7 +101,7 @@ def test_recipe_run_standardises_with_the_cache_statistics_and_follows_the_sched
 def test_grad_clip_bounds_the_update_of_plain_sgd(tmp_path):
     """With SGD an update is lr x gradient, so clipping at c bounds the parameter change's norm by lr x c."""
     over = {"train.epochs": 1, "train.batch_size": 8, "data.val_fraction": 0.0, "train.optimizer": "sgd",
-            "train.lr": 1.0, "train.cpu_bf16": False}
+            "train.lr": 1.0, "train.cpu_bf16": False, "train.standardize": False, "train.scheduler": "none"}
     changes = {}
     for clip in (0.0, 1e-3):
         cfg, data, cache = make_dataset(tmp_path / str(clip), n_train_rooms=2, clips_per_room=4,
