@@ -291,12 +291,18 @@ def ablation_markdown(df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _write_csv_md(figures_dir: str | Path, name: str, df: pd.DataFrame, markdown: str,
+                  index: bool = False) -> tuple[Path, Path]:
+    """Write ``<name>.csv`` (unrounded) and ``<name>.md`` atomically; return their paths."""
+    csv_path, md_path = Path(figures_dir) / f"{name}.csv", Path(figures_dir) / f"{name}.md"
+    write_text_atomic(csv_path, df.to_csv(index=index, float_format="%.17g"))
+    write_text_atomic(md_path, markdown)
+    return csv_path, md_path
+
+
 def write_ablations(df: pd.DataFrame, figures_dir: str | Path) -> tuple[Path, Path]:
     """Write ``ablations.csv`` and ``ablations.md`` atomically."""
-    figures_dir = Path(figures_dir)
-    write_text_atomic(figures_dir / "ablations.csv", df.to_csv(index=False, float_format="%.17g"))
-    write_text_atomic(figures_dir / "ablations.md", ablation_markdown(df))
-    return figures_dir / "ablations.csv", figures_dir / "ablations.md"
+    return _write_csv_md(figures_dir, "ablations", df, ablation_markdown(df))
 
 
 def run_summary(run_dirs: list[Path], workdir: Path | None = None) -> pd.DataFrame:
@@ -421,10 +427,7 @@ def azimuth_markdown(df: pd.DataFrame) -> str:
 
 def write_azimuth_table(df: pd.DataFrame, figures_dir: str | Path) -> tuple[Path, Path]:
     """Write ``azimuth_agreement.csv`` and ``azimuth_agreement.md`` atomically."""
-    figures_dir = Path(figures_dir)
-    write_text_atomic(figures_dir / "azimuth_agreement.csv", df.to_csv(float_format="%.17g"))
-    write_text_atomic(figures_dir / "azimuth_agreement.md", azimuth_markdown(df))
-    return figures_dir / "azimuth_agreement.csv", figures_dir / "azimuth_agreement.md"
+    return _write_csv_md(figures_dir, "azimuth_agreement", df, azimuth_markdown(df), index=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -486,10 +489,7 @@ def comparison_markdown(df: pd.DataFrame) -> str:
 
 def write_comparisons(df: pd.DataFrame, figures_dir: str | Path, name: str) -> tuple[Path, Path]:
     """Write ``<name>.csv`` (unrounded) and ``<name>.md`` atomically."""
-    figures_dir = Path(figures_dir)
-    write_text_atomic(figures_dir / f"{name}.csv", df.to_csv(index=False, float_format="%.17g"))
-    write_text_atomic(figures_dir / f"{name}.md", comparison_markdown(df))
-    return figures_dir / f"{name}.csv", figures_dir / f"{name}.md"
+    return _write_csv_md(figures_dir, name, df, comparison_markdown(df))
 
 
 def smallest_detectable_difference(df: pd.DataFrame, key: str = "F20") -> float:
@@ -531,10 +531,8 @@ def convergence_markdown(df: pd.DataFrame) -> str:
 
 
 def write_convergence(df: pd.DataFrame, figures_dir: str | Path) -> tuple[Path, Path]:
-    figures_dir = Path(figures_dir)
-    write_text_atomic(figures_dir / "convergence.csv", df.to_csv(index=False, float_format="%.17g"))
-    write_text_atomic(figures_dir / "convergence.md", convergence_markdown(df))
-    return figures_dir / "convergence.csv", figures_dir / "convergence.md"
+    """Write ``convergence.csv`` and ``convergence.md`` atomically."""
+    return _write_csv_md(figures_dir, "convergence", df, convergence_markdown(df))
 
 
 def seed_scores(runs: dict[str, list[Path]], split: str | None = None, workdir: Path | None = None) -> pd.DataFrame:
