@@ -372,6 +372,7 @@ class AttentionExplorer:
         for m in models.values():
             m.eval()
         self._cache: dict[tuple[str, str], dict[str, list[np.ndarray]]] = {}
+        self._static = None  # the display handle of the picture shown beside the widget (see show())
         self.shown: dict[str, np.ndarray | None] = {}
         self.clip = w.Dropdown(options=list(clips), description="clip")
         self.model = w.Dropdown(options=list(models), description="model")
@@ -485,9 +486,22 @@ class AttentionExplorer:
         self.shown = self.current_maps()
         fig = self.figure()
         self.image.value = figure_png(fig)
+        if self._static is not None:  # keep the saved notebook's picture equal to the current view
+            from IPython.display import Image
+
+            self._static.update(Image(self.image.value))
         self.status.value = (f"<b>{self.model.value}</b> on <b>{self.clip.value}</b> — self-attention layer "
                              f"{self.layer.value}, head {self.head.value}; cross-attention layer {self.cross_layer.value}, "
                              f"head {self.cross_head.value}")
+
+    def show(self) -> None:
+        """Display the widget and, below it, the current view as a plain PNG output that every change
+        updates in place: a notebook saved from JupyterLab, or executed headless, keeps a picture of the
+        last view that renders without a kernel (widgets need one)."""
+        from IPython.display import Image, display
+
+        display(self.widget)
+        self._static = display(Image(self.image.value), display_id=True)
 
     def save_default_views(self, out_dir: str | Path, prefix: str = "attention") -> list[Path]:
         """Headless: save layer 0 / head 0 of every model on the current clip as PNG; return paths."""

@@ -257,7 +257,7 @@ NOTEBOOKS["06_attention_explorer"] = [
        "one moment's picture serves the whole clip. AV-SELD+ attends only to the frames within +-1 of each "
        "audio frame **by construction** (`model.fusion_window=1`): its diagonal band is that window, drawn as 0 "
        "outside it, and only the weights inside the band are learnt."),
-    code("display(explorer.widget)"),
+    code("explorer.show()  # the widget, and below it a picture of the current view that a saved notebook keeps"),
 ]
 
 

@@ -158,3 +158,23 @@ def test_explorer_on_read_only_cached_arrays_warns_nothing():
         warnings.simplefilter("error")
         ex = viz.AttentionExplorer({"m": build_model("avseld")}, {"c": viz.ClipInputs(audio, {"m": video})})
         ex.attention("m", "c")
+
+
+def test_explorer_keeps_the_displayed_picture_equal_to_the_current_view(explorer):
+    """show() displays a plain PNG beside the widget; every redraw updates it in place (a saved notebook
+    keeps the last view as a picture that renders without a kernel)."""
+    class Handle:  # what IPython's display(..., display_id=True) returns inside a kernel
+        def __init__(self):
+            self.shown = []
+
+        def update(self, obj):
+            self.shown.append(obj.data)
+
+    ex = explorer
+    ex.model.value = "avseld"
+    ex._static = handle = Handle()
+    try:
+        ex.cross_head.value = 3 if ex.cross_head.value != 3 else 2
+        assert handle.shown and handle.shown[-1] == ex.image.value and handle.shown[-1][:4] == b"\x89PNG"
+    finally:
+        ex._static = None
