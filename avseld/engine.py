@@ -20,7 +20,6 @@ import logging
 import math
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
@@ -178,17 +177,11 @@ def default_run_id(cfg: Config, model_name: str, seed: int) -> str:
 
 
 def _git_commit() -> str:
-    root = Path(__file__).resolve().parents[1]
-    try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        commit = out.stdout.strip()
-        if not commit:
-            return "unknown"
-        dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
-        return commit + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    """``<commit>`` or ``<commit>-dirty`` of the source tree (:func:`avseld.provenance.git_state`)."""
+    from avseld.provenance import git_state
+
+    g = git_state()
+    return g["commit"] + ("-dirty" if g["dirty"] else "")
 
 
 def _ensure_cache(cfg: Config, data_root: Path, cache_root: Path, env: DistEnv) -> Path:
@@ -626,15 +619,13 @@ def predict(
         log.info("split '%s' is not cached: extracting features from %s", split, data_root)
         cache_dir = Path(build_feature_cache(cfg.with_overrides({"data.root": str(data_root)}), data_root, cache_root))
     arrays = load_clip_arrays(cache_dir, split, need_video=model.uses_video)
-    out_name = split
+    out_name = prediction_name(split, video_control, onscreen_decision)
     if video_control is not None:
         if not model.uses_video:
             raise ConfigError(f"{run_dir}: video_control needs a video model ({cfg.model.name} takes no video)")
         arrays = video_control_arrays(arrays, video_control)
-        out_name = f"{split}.video-{video_control}"
     if onscreen_decision is not None:
         cfg = cfg.with_overrides({"eval.onscreen_decision": onscreen_decision})
-        out_name = f"{out_name}.onscreen-{onscreen_decision}"
     outputs = predict_outputs(model, arrays, device, cfg.train.eval_batch_size)
     preds = {n: decode_output(o, cfg.eval) for n, o in zip(arrays.clip_names, outputs)}
 
@@ -683,9 +674,24 @@ def predict(
                                                                 (*cfg.data.train_splits, split), cache_dir)),
             },
         })
-        name = "metrics.json" if out_name == "dev-test" else f"metrics_{out_name}.json"
-        write_json_atomic(run_dir / name, _json_safe(record))
+        write_json_atomic(run_dir / metrics_name(out_name), _json_safe(record))
     return pred_dir
+
+
+def prediction_name(split: str, video_control: str | None = None, onscreen_decision: str | None = None) -> str:
+    """The folder under ``<run>/predictions/`` that :func:`predict` writes: ``<split>``, then
+    ``.video-<control>`` and ``.onscreen-<rule>`` for a control."""
+    name = split
+    if video_control is not None:
+        name += f".video-{video_control}"
+    if onscreen_decision is not None:
+        name += f".onscreen-{onscreen_decision}"
+    return name
+
+
+def metrics_name(prediction: str) -> str:
+    """The scores file of a prediction folder: ``metrics.json`` for dev-test, else ``metrics_<name>.json``."""
+    return "metrics.json" if prediction == "dev-test" else f"metrics_{prediction}.json"
 
 
 VIDEO_CONTROLS = ("zeros", "shuffled")

@@ -51,22 +51,15 @@ def run_statistics(run_dir: str | Path, split: str | None = None) -> RunStatisti
         split: a prediction folder under ``<run>/predictions/`` (default: the one scored in metrics.json).
     """
     from avseld.config import load_config_file
-    from avseld.metrics import metric_kwargs, read_label_csvs
+    from avseld.metrics import metric_kwargs, read_folders
     from avseld.metrics.scoring import clip_statistics
-    from avseld.report import _reference_files, run_folders
+    from avseld.report import run_folders
 
     run_dir = Path(run_dir)
-    ref_dir, pred_dir = run_folders(run_dir, split)
-    refs = _reference_files(ref_dir)
-    preds = {p.stem: p for p in sorted(pred_dir.glob("*.csv"))}
-    orphans = sorted(set(preds) - set(refs))
-    if orphans:
-        raise DataError(f"{preds[orphans[0]]}: prediction has no reference in {ref_dir}")
+    refs, preds = read_folders(*run_folders(run_dir, split))  # what `avseld evaluate` reads, checked alike
     names = sorted(preds)
-    ref_rows = read_label_csvs([refs[n] for n in names], reference=True)
-    pred_rows = read_label_csvs([preds[n] for n in names], reference=False)
     kw = metric_kwargs(load_config_file(run_dir / "config.yaml").eval)
-    stats = clip_statistics(list(zip(ref_rows, pred_rows)), kw.get("doa_threshold", 20.0),
+    stats = clip_statistics([(refs[n], preds[n]) for n in names], kw.get("doa_threshold", 20.0),
                             kw.get("dist_threshold", 1.0), kw.get("full_clip", False))
     return RunStatistics(tuple(names), stats, kw.get("average", "macro"))
 

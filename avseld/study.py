@@ -478,8 +478,8 @@ def video_controls(study: Study, keys: tuple[str, ...] | list[str] = ()) -> dict
         keys: systems (default: Table 1's systems that take video).
 
     Returns:
-        ``{key: {control: run folders}}``; a control's predictions are in
-        ``<run>/predictions/dev-test.video-<control>/``.
+        ``{key: {prediction folder name: run folders}}`` (``dev-test.video-<control>``,
+        :func:`avseld.engine.prediction_name`).
     """
     from avseld import engine
     from avseld.models import uses_video
@@ -490,13 +490,20 @@ def video_controls(study: Study, keys: tuple[str, ...] | list[str] = ()) -> dict
         dirs = finished_runs(study, key)
         out[key] = {}
         for control in engine.VIDEO_CONTROLS:
-            for d in dirs:
-                split = f"dev-test.video-{control}"
-                if not (d / f"metrics_{split}.json").is_file():
-                    engine.predict(d, split="dev-test", data_root=study.data_root, cache_root=study.cache_root,
-                                   video_control=control)
-            out[key][control] = dirs
+            out[key][_control(study, dirs, video_control=control)] = dirs
     return out
+
+
+def _control(study: Study, dirs: list[Path], **control: str) -> str:
+    """Score the ``control`` (``video_control=`` / ``onscreen_decision=``) of every run in ``dirs`` that
+    lacks it; return its prediction folder name."""
+    from avseld import engine
+
+    name = engine.prediction_name("dev-test", **control)
+    for d in dirs:
+        if not (d / engine.metrics_name(name)).is_file():
+            engine.predict(d, split="dev-test", data_root=study.data_root, cache_root=study.cache_root, **control)
+    return name
 
 
 def decoding_controls(study: Study) -> dict[str, dict[str, list[Path]]]:
@@ -504,21 +511,14 @@ def decoding_controls(study: Study) -> dict[str, dict[str, list[Path]]]:
     baseline's truncation instead (same outputs, another rule), skipping what is scored already.
 
     Returns:
-        ``{key: {"onscreen-truncate": run folders}}``, the format of :func:`video_controls`.
+        ``{key: {"dev-test.onscreen-truncate": run folders}}``, the format of :func:`video_controls`.
     """
-    from avseld import engine
-
     out: dict[str, dict[str, list[Path]]] = {}
     for key in study.cfg.report.systems:
-        scfg = get_system(key).config(study.cfg)
-        if scfg.eval.onscreen_decision != "threshold":
+        if get_system(key).config(study.cfg).eval.onscreen_decision != "threshold":
             continue
         dirs = finished_runs(study, key)
-        for d in dirs:
-            if not (d / "metrics_dev-test.onscreen-truncate.json").is_file():
-                engine.predict(d, split="dev-test", data_root=study.data_root, cache_root=study.cache_root,
-                               onscreen_decision="truncate")
-        out[key] = {"onscreen-truncate": dirs}
+        out[key] = {_control(study, dirs, onscreen_decision="truncate"): dirs}
     return out
 
 
@@ -539,14 +539,16 @@ def table1_comparisons(study: Study, controls: dict[str, dict[str, list[Path]]] 
     ref_key = systems[0]
     ref = Side(get_system(ref_key).label, tuple(finished_runs(study, ref_key)))
     pairs = [(Side(get_system(k).label, tuple(finished_runs(study, k))), ref) for k in systems[1:]]
-    names = {"zeros": "video zeroed", "shuffled": "video of another clip",
-             "onscreen-truncate": "on-screen by truncation"}
+    from avseld.engine import prediction_name
+
+    names = {prediction_name("dev-test", video_control="zeros"): "video zeroed",
+             prediction_name("dev-test", video_control="shuffled"): "video of another clip",
+             prediction_name("dev-test", onscreen_decision="truncate"): "on-screen by truncation"}
     for key, by_control in (controls or {}).items():
         label = get_system(key).label
         own = Side(label, tuple(finished_runs(study, key)))
-        for control, dirs in by_control.items():
-            split = f"dev-test.{control}" if control.startswith("onscreen-") else f"dev-test.video-{control}"
-            pairs.append((Side(f"{label}, {names.get(control, control)}", tuple(dirs), split), own))
+        for split, dirs in by_control.items():
+            pairs.append((Side(f"{label}, {names.get(split, split)}", tuple(dirs), split), own))
     return pairs
 
 

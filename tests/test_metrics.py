@@ -203,12 +203,7 @@ def test_wrapped_azimuth_fixture_is_checked_and_read_by_the_folder_api(tmp_path,
 
     assert "wrapped_azimuth" in test_metrics_official.CASES
     case = json.loads((fixtures / "wrapped_azimuth.json").read_text())
-    for rel, text in case["refs"].items():
-        (tmp_path / "ref" / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / "ref" / rel).write_text(text)
-    (tmp_path / "pred").mkdir()
-    for rel, text in case["preds"].items():
-        (tmp_path / "pred" / rel).write_text(text)
+    test_metrics_official.write_case_folders(case, tmp_path)
     wild = {190, 200, 250, -270, 360, 540, 720}
     seen = {float(line.split(",")[3]) for text in case["preds"].values() for line in text.splitlines()[1:]}
     assert wild <= seen  # the values the issue names are all in the predictions

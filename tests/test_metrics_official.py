@@ -75,15 +75,20 @@ def test_matches_official(name, average):
             assert_close(res["estimate"][key], est, f"{name} {average} estimate {key}")
 
 
+def write_case_folders(case: dict, root: Path) -> None:
+    """A fixture case's reference and prediction CSVs as ``root/ref/...`` and ``root/pred/...``."""
+    for rel, text in case["refs"].items():
+        (root / "ref" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / "ref" / rel).write_text(text)
+    (root / "pred").mkdir()
+    for rel, text in case["preds"].items():
+        (root / "pred" / rel).write_text(text)
+
+
 @pytest.mark.parametrize("name", ["over_ten_tracks", "multi_split_decimal", "random_2", "missing_prediction_file"])
 def test_folder_api_matches_official(tmp_path, name):
     case = load_case(name)
-    for rel, text in case["refs"].items():
-        (tmp_path / "ref" / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / "ref" / rel).write_text(text)
-    (tmp_path / "pred").mkdir()
-    for rel, text in case["preds"].items():
-        (tmp_path / "pred" / rel).write_text(text)
+    write_case_folders(case, tmp_path)
     for average in ("macro", "micro"):
         res = evaluate_folders(tmp_path / "ref", tmp_path / "pred", average=average)
         for key in METRIC_KEYS:

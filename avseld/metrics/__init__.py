@@ -33,6 +33,7 @@ from avseld.metrics.csvio import (
     duplicated_rows,
     evaluate_folders,
     parse_label_csv_fast,
+    read_folders,
     read_label_csvs,
 )
 from avseld.metrics.scoring import (
@@ -52,5 +53,5 @@ from avseld.metrics.scoring import (
 __all__ = [
     "EPS", "METRIC_KEYS", "N_STATS", "clip_statistics", "compute_seld_metrics", "duplicated_rows",
     "evaluate_folders", "fold_azimuth", "jackknife", "metric_kwargs", "parse_label_csv_fast",
-    "read_label_csvs", "scores_from_statistics", "summarize", "wrap_azimuth",
+    "read_folders", "read_label_csvs", "scores_from_statistics", "summarize", "wrap_azimuth",
 ]

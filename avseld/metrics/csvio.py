@@ -242,6 +242,19 @@ def evaluate_folders(
     Duplicated prediction rows and prediction azimuths outside [-180, 180] are scored as
     officially, with a logged warning naming the first file and line.
     """
+    refs, preds = read_folders(ref_dir, pred_dir)
+    return compute_seld_metrics(refs, preds, average=average, jackknife=jackknife, full_clip=full_clip,
+                                doa_threshold=doa_threshold, dist_threshold=dist_threshold)
+
+
+def read_folders(ref_dir: str | Path, pred_dir: str | Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The reference and prediction label arrays that :func:`evaluate_folders` scores, with its checks
+    and warnings: ``({clip: reference rows}, {clip: predicted rows})`` over the clips that have a
+    prediction file, in name order (a reference without a prediction is skipped, as officially).
+
+    Raises:
+        DataError: as :func:`evaluate_folders`.
+    """
     ref_files = _csv_files(Path(ref_dir), "reference")
     pred_files = _csv_files(Path(pred_dir), "prediction")
     if not pred_files:
@@ -265,5 +278,4 @@ def evaluate_folders(
         log.warning("%s: line %d repeats line %d exactly; scored as two instances, as officially",
                     pred_files[n], dup[1], dup[0])
     _warn_out_of_range_azimuths([preds[n] for n in names], [pred_files[n] for n in names])
-    return compute_seld_metrics(refs, preds, average=average, jackknife=jackknife, full_clip=full_clip,
-                                doa_threshold=doa_threshold, dist_threshold=dist_threshold)
+    return refs, preds

@@ -134,8 +134,6 @@ def build_model_from_config(cfg, name: str | None = None, in_channels: int | Non
         if f.name == "name" or f.name not in params:
             continue
         value = getattr(cfg.model, f.name)
-        if value is None and getattr(default, f.name) is None and f.name in ("level_difference", "video_dropout"):
-            continue  # unset: the variant's own value
         if value != getattr(default, f.name):
             over[f.name] = value
     if getattr(cfg.train, "standardize", False):  # the statistics are set by the engine (avseld.cache.audio_stats)
