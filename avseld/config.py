@@ -146,6 +146,7 @@ class TrainConfig:
     select_on: Literal["val", "dev-test"] = "val"  # "dev-test" only to mimic the baseline
     onscreen_mask: bool = False  # mask the on-screen BCE to active tracks
     lr_swap: bool = False  # left-right swap augmentation
+    distance_scale_m: float = 1.0  # distance enters the ADPIT MSE in units of this many metres (1: the baseline)
     amp: bool = True  # mixed precision when on a GPU
     cpu_bf16: bool = False  # bfloat16 autocast when training on a CPU (1.1-1.6x per training step on this project's AMX CPU)
     num_threads: int = 0  # torch threads per training process (0: torch's default)
@@ -168,8 +169,11 @@ class EvalConfig:
     onscreen_decision: Literal["truncate", "threshold"] = "truncate"  # baseline truncates
     onscreen_threshold: float = 0.5
     # with onscreen_decision=threshold: after training, choose the threshold that maximises F20_on on the
-    # validation rooms (0.05 ... 0.95), stored as <run>/onscreen_threshold.json and used by predict
+    # validation rooms (0.05 ... 0.95, or 1.0: never on-screen), stored as <run>/onscreen_threshold.json and used by predict
     tune_onscreen_threshold: bool = False
+    # test-time mirroring: average the outputs for each clip and for its left-right mirror (azimuth of the
+    # mirrored pass negated back; avseld.augment), for models trained with train.lr_swap
+    mirror_tta: bool = False
     average: Literal["macro", "micro"] = "macro"
     doa_threshold_deg: float = 20.0
     dist_threshold: float = 1.0
@@ -190,6 +194,7 @@ class ReportConfig:
         "fullview",
         "lr_swap",
         "plus_no_ld",
+        "plus_no_dscale",
         "plus_no_window",
         "plus_truncate",
         "plus_fullview",

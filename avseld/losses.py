@@ -43,9 +43,12 @@ class ADPITLoss(nn.Module):
             the default profile starved localisation (on-screen-fix ablation 1.6 % F20, now 17.9 %).
     """
 
-    def __init__(self, mask_onscreen: bool = False) -> None:
+    def __init__(self, mask_onscreen: bool = False, distance_scale_m: float = 1.0) -> None:
         super().__init__()
+        if not distance_scale_m > 0:
+            raise ValueError(f"distance_scale_m must be > 0, got {distance_scale_m}")
         self.mask_onscreen = mask_onscreen
+        self.distance_scale_m = float(distance_scale_m)
 
     def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Scalar loss.
@@ -59,8 +62,12 @@ class ADPITLoss(nn.Module):
         out = layout.unflatten(output).float()  # (B, T, 3, n_fields, K)
         target = target.float()
         act = target[:, :, :, 0:1]  # (B, T, 6, 1, K)
-        acc_perms = _permute(act * target[:, :, :, 1:4])  # (13, B, T, 3, 3, K)
+        acc = target[:, :, :, 1:4]
         out_acc = out[:, :, :, 0:3]  # (B, T, 3, 3, K)
+        if self.distance_scale_m != 1.0:  # distance in units of distance_scale_m in the MSE (and the permutation)
+            unit = acc.new_tensor([1.0, 1.0, 1.0 / self.distance_scale_m]).view(1, 1, 1, 3, 1)
+            acc, out_acc = acc * unit, out_acc * unit.squeeze(2)
+        acc_perms = _permute(act * acc)  # (13, B, T, 3, 3, K)
         mse = ((out_acc.unsqueeze(0) - acc_perms) ** 2).mean(dim=(3, 4))  # (13, B, T, K)
         best = mse.argmin(dim=0, keepdim=True)  # first minimum on ties, as torch.min
         loss_acc = mse.gather(0, best)[0]  # (B, T, K)

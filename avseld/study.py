@@ -75,7 +75,8 @@ SYSTEMS: dict[str, System] = {
                "official SELDnet, audio + ResNet-style visual map, on-screen by truncation"),
         System("avseld", "AV-SELD", "avseld", (), "the report's system (ATEM + VFEM + decoder fusion)"),
         System("avseld_plus", "AV-SELD+", "avseld_plus", (),
-               "ours: level-difference channel, frame-local fusion, on-screen threshold tuned on validation rooms"),
+               "ours: level-difference channel, frame-local fusion, distance in 2-m units in the loss, "
+               "on-screen threshold tuned on validation rooms"),
         # ablations of 04, each against the `avseld` reference on the same seeds
         System("no_atem", "w/o ATEM", "avseld_no_atem", (), "audio temporal enhancement removed"),
         System("no_vfem", "w/o VFEM", "avseld_no_vfem", (), "visual feature enhancement removed"),
@@ -88,6 +89,8 @@ SYSTEMS: dict[str, System] = {
         # AV-SELD+ with one of its ingredients taken out (or one more added), each against AV-SELD+ on the same seeds
         System("plus_no_ld", "AV-SELD+ w/o level difference", "avseld_plus", (("model.level_difference", False),),
                "no left-minus-right log-mel input channel", "avseld_plus"),
+        System("plus_no_dscale", "AV-SELD+ w/o distance in 2-m units", "avseld_plus",
+               (("train.distance_scale_m", 1.0),), "distance in metres in the loss, as the baseline", "avseld_plus"),
         System("plus_no_window", "AV-SELD+ w/o frame-local fusion", "avseld_plus", (("model.fusion_window", 50),),
                "each audio frame attends to every video frame (the report's decoder)", "avseld_plus"),
         System("plus_truncate", "AV-SELD+ w/o tuned on-screen threshold", "avseld_plus",

@@ -29,6 +29,9 @@ def test_separate_tracks_are_kept_and_converted():
     # the baseline truncates the on-screen probability: 0.9 -> 0, exactly 1.0 -> 1
     np.testing.assert_array_equal(decode_output(out)[:, 5], [0, 0, 1])
     np.testing.assert_array_equal(decode_output(out, EvalConfig(onscreen_decision="threshold"))[:, 5], [1, 0, 1])
+    # the tuned threshold's last candidate, 1.0, writes every event off-screen (even p == 1.0)
+    np.testing.assert_array_equal(decode_output(out, onscreen_decision="threshold", onscreen_threshold=1.0)[:, 5],
+                                  [0, 0, 0])
 
 
 def test_inactive_tracks_are_dropped():

@@ -103,3 +103,26 @@ def test_loss_is_differentiable_and_batched_equals_mean():
     assert torch.isfinite(out.grad).all()
     each = torch.stack([ADPITLoss()(out[i:i + 1], target[i:i + 1]) for i in range(3)]).mean()
     torch.testing.assert_close(loss, each)
+
+
+def test_distance_scale_is_the_loss_of_distances_in_those_units():
+    """distance_scale_m=s: the loss equals the metre loss of outputs and targets whose distance field
+    is divided by s; the distance error weighs 1/s^2 of what it does in metres, x/y errors unchanged."""
+    g = torch.Generator().manual_seed(3)
+    out = torch.rand(2, 50, 156, generator=g)
+    target = torch.from_numpy(np.stack([encode_adpit(_rows())] * 2)).float()
+    s = 2.5
+    out_s = AV_LAYOUT.unflatten(out).clone()
+    out_s[:, :, :, 2] /= s
+    target_s = target.clone()
+    target_s[:, :, :, 3] /= s
+    scaled = ADPITLoss(distance_scale_m=s)(out, target)
+    torch.testing.assert_close(scaled, ADPITLoss()(out_s.reshape(out.shape), target_s))
+    assert float(scaled) < float(ADPITLoss()(out, target))  # the distance term shrinks
+    perfect_xy = AV_LAYOUT.unflatten(_perfect(target[:1], (1, 2, 1), (3, 4, 5))).clone()
+    perfect_xy[:, :, :, 2] += 1.0  # every distance 1 m off, x/y exact
+    err_m = float(ADPITLoss()(perfect_xy.reshape(1, 50, 156), target[:1]))
+    err_s = float(ADPITLoss(distance_scale_m=s)(perfect_xy.reshape(1, 50, 156), target[:1]))
+    assert err_s == pytest.approx(err_m / s**2, rel=1e-4)
+    with pytest.raises(ValueError, match="distance_scale_m"):
+        ADPITLoss(distance_scale_m=0.0)

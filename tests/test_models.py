@@ -66,7 +66,8 @@ def test_avseld_plus_carries_its_design_and_config():
     m = build_model("avseld_plus")
     assert m.encoder.level_difference and m.encoder.blocks[0].conv.in_channels == 3  # L, R, L - R
     over = variant_config_overrides("avseld_plus")
-    assert over == {"eval.onscreen_decision": "threshold", "eval.tune_onscreen_threshold": True}
+    assert over == {"train.distance_scale_m": 2.0, "eval.onscreen_decision": "threshold",
+                    "eval.tune_onscreen_threshold": True}
     # frame-local cross-attention: no weight outside +-1 frame
     _, attn = m.eval()(*_inputs(m, 1), return_attention=True)
     w = attn["decoder0_cross"][0, 0].reshape(50, 50, -1).sum(-1)  # (Tq, T visual frames)
