@@ -75,7 +75,8 @@ def main(argv: list[str]) -> int:
     lines = ["| cache | visual mode | train events | dev-test events | always off | audio (true azimuth) | audio + video |",
              "|---|---|---|---|---|---|---|"]
     for cache in caches:
-        mode = yaml.safe_load((cache / "feature_config.yaml").read_text()).get("visual_mode", "baseline")
+        fc = yaml.safe_load((cache / "feature_config.yaml").read_text())
+        mode = (fc.get("features") or fc).get("visual_mode", "baseline")
         train, test = events(load_clip_arrays(cache, "dev-train")), events(load_clip_arrays(cache, "dev-test"))
         off = float((test[3] < 0.5).mean())
         a, av = probe(train, test, False), probe(train, test, True)
