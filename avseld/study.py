@@ -628,11 +628,13 @@ def attention_explorer(study: Study, keys: tuple[str, ...] | list[str] = (), n_c
     """An :class:`avseld.viz.AttentionExplorer` over the first seed of each system and a few test clips.
 
     Models are rebuilt from their best checkpoints; features come from each run's feature cache,
-    frames from the clips' videos.
+    frames from the clips' videos, reference events from the clips' label CSVs and predicted events from
+    each run's saved dev-test prediction CSVs.
     """
     from avseld.cache import list_cached_splits, load_split
-    from avseld.dataset import read_video_frames
+    from avseld.dataset import read_label_csv, read_video_frames
     from avseld.engine import load_model
+    from avseld.report import load_clip_pair
     from avseld.viz import AttentionExplorer, ClipInputs
 
     keys = list(keys) or list(study.cfg.report.systems)
@@ -640,10 +642,13 @@ def attention_explorer(study: Study, keys: tuple[str, ...] | list[str] = (), n_c
     models: dict[str, Any] = {}
     videos: dict[str, dict[str, np.ndarray | None]] = {c.name: {} for c in clips}
     audio: dict[str, dict[str, np.ndarray]] = {c.name: {} for c in clips}
+    predicted: dict[str, dict[str, np.ndarray]] = {c.name: {} for c in clips}
     for key in keys:
         run_dir = finished_runs(study, key)[0]
         name = f"{get_system(key).label} ({run_dir.name})"
         models[name] = load_model(run_dir)
+        for c in clips:
+            predicted[c.name][name] = load_clip_pair(run_dir, c.name)[2]
         cache = cache_dir_for(study, key)
         for split in list_cached_splits(cache):
             s = load_split(cache, split)
@@ -653,6 +658,7 @@ def attention_explorer(study: Study, keys: tuple[str, ...] | list[str] = (), n_c
                     audio[c.name][name] = np.asarray(s.audio[index[c.name]])
                     videos[c.name][name] = np.asarray(s.video[index[c.name]]) if getattr(models[name], "uses_video", True) else None
     inputs = {c.name: ClipInputs(next(iter(audio[c.name].values())), videos[c.name],
-                                 read_video_frames(c.mp4) if c.mp4 else None, audio[c.name])
+                                 read_video_frames(c.mp4) if c.mp4 else None, audio[c.name],
+                                 read_label_csv(c.csv) if c.csv else None, predicted[c.name])
               for c in clips if audio[c.name]}
     return AttentionExplorer(models, inputs)

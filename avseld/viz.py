@@ -7,6 +7,7 @@ display needed: works headless and in notebooks, where ``display(fig)`` shows it
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import logging
@@ -157,6 +158,10 @@ def read_log(run_dir: str | Path) -> pd.DataFrame:
 def plot_training_curves(runs: dict[str, list[Path]]) -> Figure:
     """Loss and validation metrics per epoch, one colour per system, one line per seed.
 
+    A validation metric is undefined (``null`` in the log) in an epoch without a detection (DOAE, RDE,
+    OSA); the metric panels mark every epoch's point, so a value between two undefined epochs is seen
+    (a line alone is not drawn through an isolated point, which hid whole systems in short runs).
+
     Args:
         runs: ``{system label: run folders}``; each folder has a ``log.jsonl``.
     """
@@ -173,10 +178,12 @@ def plot_training_curves(runs: dict[str, list[Path]]) -> Figure:
             for ax, (_, pick) in zip(axes, panels):
                 for col in (c for c in df.columns if pick(c)):
                     style = "--" if ("train" in col or "OSA" in col) else ":" if col.endswith("F20_on") else "-"
-                    ax.plot(x, df[col], style, color=_cmap(2 * si), alpha=0.9 if ri == 0 else 0.5,
-                            label=f"{label}: {col}" if ri == 0 else None)
+                    marker = "" if "loss" in col else "."
+                    ax.plot(x, df[col], style, marker=marker, ms=4, color=_cmap(2 * si),
+                            alpha=0.9 if ri == 0 else 0.5, label=f"{label}: {col}" if ri == 0 else None)
     for ax, (name, _) in zip(axes, panels):
-        titles = {"F20": "F20 (solid) / F20_on (dotted)", "RDE": "RDE (solid) / OSA (dashed)"}
+        titles = {"F20": "F20 (solid) / F20_on (dotted)", "DOAE": "DOAE (no point: no detection that epoch)",
+                  "RDE": "RDE (solid) / OSA (dashed)"}
         ax.set(title=titles.get(name, name), xlabel="epoch")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=6)
@@ -214,16 +221,29 @@ def plot_trajectories(ref: np.ndarray, pred: np.ndarray, clip: str = "") -> Figu
             t = sel[:, 0] / 10.0
             kw = dict(color=_cmap(cls))
             if is_ref:
-                ax_az.plot(t, sel[:, 3], "-", lw=2.5, alpha=0.6, label=f"ref {CLASS_NAMES[cls]}", **kw)
+                ax_az.plot(t, sel[:, 3], "-", lw=2.5, alpha=0.6, **kw)
                 ax_d.plot(t, sel[:, 4] / 100.0, "-", lw=2.5, alpha=0.6, **kw)
             else:
                 ax_az.plot(t, sel[:, 3], "x", ms=5, **kw)
                 ax_d.plot(t, sel[:, 4] / 100.0, "x", ms=5, **kw)
-    ax_az.plot([], [], "kx", label="prediction")
     ax_az.set(ylabel="azimuth (°)", ylim=(-185, 185), title=f"reference (lines) vs predicted (x): {clip}")
     ax_d.set(ylabel="distance (m)", xlabel="time (s)", xlim=(0, 5))
-    ax_az.legend(fontsize=7, ncol=3)
+    _class_legend(ax_az, {int(c) for rows in (ref, pred) for c in rows[:, 1]},
+                  [("-", "reference (line)"), ("x", "prediction")])
     return fig
+
+
+def _class_legend(where: Any, classes: set[int], styles: list[tuple[str, str]], **kw: Any) -> None:
+    """A legend outside the data: one colour per class by name, then the marker or line ``styles`` as
+    ``(format, meaning)`` in black. ``where``: an axes (the legend goes right of it) or a figure
+    (``kw`` e.g. ``loc="outside right lower"``, in a constrained layout)."""
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], color=_cmap(c), lw=3, label=CLASS_NAMES[c]) for c in sorted(classes)]
+    handles += [Line2D([], [], linestyle="-" if f == "-" else "none", marker=None if f == "-" else f, color="k",
+                       label=meaning) for f, meaning in styles]
+    kw = kw or dict(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    where.legend(handles=handles, fontsize=7, title="classes", title_fontsize=8, **kw)
 
 
 def plot_onscreen_confusion(cm: np.ndarray, title: str = "matched events") -> Figure:
@@ -300,22 +320,35 @@ def plot_ablations(df: pd.DataFrame) -> Figure:
 # Attention explorer
 # --------------------------------------------------------------------------------------------
 
+CLIP_SECONDS = 5.0  # every panel of the explorer spans the clip, in seconds
+FRAME_S = 0.1  # a label frame, a video frame and an attention query/key frame
+LOGMEL_HOP_S = 0.02  # the log-mel hop (480 samples at 24 kHz); log-mel frame k is centred on k * hop
+NEAR_UNIFORM = 0.10  # "near uniform": every allowed weight within ±10 % of 1 / (keys the query may attend)
+OUTSIDE_COLOUR = "0.78"  # grey: attention outside the fusion window (not attended, by construction)
+SPECTROGRAMS = {"left": "log-mel, left channel", "right": "log-mel, right channel",
+                "ld": "level difference: left − right log-mel (the azimuth cue)"}
+
 
 @dataclass
 class ClipInputs:
     """What the explorer needs of one clip.
 
     Attributes:
-        audio: (C, T, F) audio features (drawn, and fed to models without their own entry).
+        audio: (C, T, F) audio features, channels 0 and 1 the left and right log-mel in dB (drawn, and fed
+            to models without their own entry).
         video_by_run: per model name, (50, *visual_shape) visual features or None (audio only).
         frames: (N, H, W, 3) RGB frames at 10 fps, or None.
         audio_by_run: per model name, (C, T, F) audio features when they differ between models.
+        labels: (R, 6) reference rows (frame, class, source, azimuth, distance, onscreen), or None.
+        predictions_by_run: per model name, (P, 6) rows of that run's saved prediction CSV for the clip.
     """
 
     audio: np.ndarray
     video_by_run: dict[str, np.ndarray | None]
     frames: np.ndarray | None = None
     audio_by_run: dict[str, np.ndarray] | None = None
+    labels: np.ndarray | None = None
+    predictions_by_run: dict[str, np.ndarray] | None = None
 
 
 def _group_attention(attn: dict[str, Any]) -> dict[str, list[np.ndarray]]:
@@ -347,6 +380,93 @@ def _frames_from_tokens(a: np.ndarray, n_frames: int) -> np.ndarray:
     return a.reshape(a.shape[0], n_frames, -1).sum(-1)
 
 
+def window_mask(n_query: int, n_keys: int, window: int | None) -> np.ndarray | None:
+    """(Tq, Tk) bool, True where query frame q may not attend key frame k, ``|q - k| > window``
+    (:func:`avseld.models.blocks.memory_window`); None without a window (every key allowed)."""
+    if window is None:
+        return None
+    return np.abs(np.arange(n_query)[:, None] - np.arange(n_keys)[None, :]) > window
+
+
+def uniformity(a: np.ndarray, outside: np.ndarray | None = None) -> float:
+    """How far a (Tq, Tk) attention map is from uniform: the largest ``|w * n - 1|`` over the allowed
+    weights w of each query row, n its allowed keys (0: exactly uniform; < :data:`NEAR_UNIFORM`: near uniform)."""
+    allowed = np.ones(a.shape, bool) if outside is None else ~outside
+    n = allowed.sum(-1, keepdims=True)
+    return float(np.abs(a * n - 1.0)[allowed].max())
+
+
+def spectrogram(audio: np.ndarray, channel: str) -> np.ndarray:
+    """(T, F) of (C, T, F) features: the ``left`` or ``right`` log-mel, or ``ld``, left minus right (dB)."""
+    if channel == "left":
+        return audio[0]
+    if channel == "right":
+        return audio[1]
+    if channel == "ld":
+        return audio[0] - audio[1]
+    raise ValueError(f"spectrogram channel must be one of {list(SPECTROGRAMS)}, got {channel!r}")
+
+
+def _draw_spectrogram(fig: Figure, ax: Any, audio: np.ndarray, channel: str, clip: str) -> None:
+    """The chosen spectrogram over the clip's seconds (frame k centred on k * hop), with its colorbar."""
+    s = spectrogram(audio, channel)
+    extent = (-LOGMEL_HOP_S / 2, (len(s) - 0.5) * LOGMEL_HOP_S, 0, s.shape[1])
+    if channel == "ld":  # diverging, 0 dB (same level in both channels) in the middle
+        lim = float(np.abs(s).max()) or 1.0
+        im = ax.imshow(s.T, origin="lower", aspect="auto", cmap="RdBu_r", vmin=-lim, vmax=lim, extent=extent)
+    else:
+        im = ax.imshow(s.T, origin="lower", aspect="auto", cmap="magma", extent=extent)
+    fig.colorbar(im, ax=ax, label="dB (left − right)" if channel == "ld" else "dB", shrink=0.9)
+    ax.set(ylabel="mel bin", title=f"{clip}: {SPECTROGRAMS[channel]}")
+
+
+def _draw_attention(fig: Figure, ax: Any, a: np.ndarray, outside: np.ndarray | None, clim: tuple[float, float],
+                    title: str, scale: str, xlabel: str) -> None:
+    """A (Tq, Tk) attention map over the clip's seconds; ``outside`` entries masked, drawn grey."""
+    from matplotlib import colormaps
+    from matplotlib.patches import Patch
+
+    data = np.ma.masked_array(a, mask=np.zeros(a.shape, bool) if outside is None else outside)
+    cmap = colormaps["viridis"].with_extremes(bad=OUTSIDE_COLOUR)
+    im = ax.imshow(data, origin="lower", aspect="auto", cmap=cmap, vmin=clim[0], vmax=clim[1], interpolation="nearest",
+                   extent=(0, a.shape[1] * FRAME_S, 0, a.shape[0] * FRAME_S))
+    dev = uniformity(a, outside)
+    near = dev < NEAR_UNIFORM
+    fig.colorbar(im, ax=ax, shrink=0.9,
+                 label=f"weight ({scale})\nmax |w·keys − 1| = {dev:.1%}" + ("\nnear uniform" if near else ""))
+    if near:
+        title += f"\nnear uniform: every weight within ±{NEAR_UNIFORM:.0%} of 1/keys (max |w·keys − 1| = {dev:.1%})"
+    ax.set(title=title, xlabel=xlabel, ylabel="query time (s)")
+    if outside is not None and outside.any():
+        ax.legend(handles=[Patch(facecolor=OUTSIDE_COLOUR, edgecolor="0.4",
+                                 label="outside the fusion window: not attended, by construction")],
+                  loc="upper left", fontsize=7)
+
+
+def _draw_events(ax: Any, rows: np.ndarray | None, title: str, missing: str) -> None:
+    """Event rows (frame, class, source, azimuth, distance, onscreen) as azimuth at each 100-ms frame's
+    centre: colour = class, o on-screen, x off-screen; ``missing`` is written where rows is None."""
+    if rows is None:
+        ax.text(CLIP_SECONDS / 2, 0, missing, ha="center", va="center", fontsize=9)
+    else:
+        for on, marker in ((True, "o"), (False, "x")):
+            sel = rows[(rows[:, 5] > 0.5) == on]
+            if len(sel):
+                ax.scatter((sel[:, 0] + 0.5) * FRAME_S, sel[:, 3], color=[_cmap(int(c)) for c in sel[:, 1]],
+                           marker=marker, s=16, label="on-screen" if on else "off-screen")
+    ax.set(ylim=(-185, 185), yticks=[-180, -90, 0, 90, 180], ylabel="azimuth (°)", title=title)
+
+
+def _draw_strip(ax: Any, frames: np.ndarray, n_strip: int = 10) -> None:
+    """Video frames at their times: slot j of the clip (``CLIP_SECONDS / n_strip`` wide) shows the frame
+    at the slot's middle."""
+    slot = CLIP_SECONDS / n_strip
+    for j in range(n_strip):
+        k = min(int((j + 0.5) * slot / FRAME_S + 1e-9), len(frames) - 1)
+        ax.imshow(frames[k], extent=(j * slot, (j + 1) * slot, 0, 1), aspect="auto")
+    ax.set(ylim=(0, 1), yticks=[], title=f"video frames (each {slot:g}-s slot shows the frame at its middle)")
+
+
 class AttentionExplorer:
     """ipywidgets explorer: clip, model (run), layer and head -> attention maps beside the clip.
 
@@ -354,8 +474,12 @@ class AttentionExplorer:
     (fusion decoder; full-view tokens summed per frame), each of its own chosen layer and head
     (``layer``/``head`` for the self-attention, ``cross_layer``/``cross_head`` for the cross-attention:
     each dropdown offers exactly the layers and heads that module of the chosen model has, so nothing is
-    clamped), next to the clip's log-mel and frame strip. One forward pass with
-    ``return_attention=True`` per (model, clip), cached; changing a layer or head only redraws.
+    clamped). One column, one time axis in seconds for every panel: the spectrogram (``spectrogram``:
+    left, right or their level difference), the two maps, the reference events and the model's saved
+    predicted events, and the frame strip. Cross-attention outside a model's ``fusion_window`` is masked
+    (grey). ``common_scale`` gives all layers and heads of a module one colour scale; a map within
+    :data:`NEAR_UNIFORM` of uniform says so. One forward pass with ``return_attention=True`` per
+    (model, clip), cached; every other change only redraws.
 
     Args:
         models: ``{run name: model}`` (eval mode is set here).
@@ -374,8 +498,12 @@ class AttentionExplorer:
         self._cache: dict[tuple[str, str], dict[str, list[np.ndarray]]] = {}
         self._static = None  # the display handle of the picture shown beside the widget (see show())
         self.shown: dict[str, np.ndarray | None] = {}
-        self.clip = w.Dropdown(options=list(clips), description="clip")
-        self.model = w.Dropdown(options=list(models), description="model")
+        self.clip = w.Dropdown(options=list(clips), description="clip", layout=_fit_width(clips))
+        self.model = w.Dropdown(options=list(models), description="model", layout=_fit_width(models))
+        self.spectrogram = w.Dropdown(options=[(v, k) for k, v in SPECTROGRAMS.items()], value="left",
+                                      description="spectrogram", layout=_fit_width(SPECTROGRAMS.values()))
+        self.common_scale = w.Checkbox(value=False, description="one colour scale for all layers and heads of a module",
+                                       indent=False, layout=w.Layout(width="auto"))
         self.layer = w.Dropdown(options=[0], description="self layer")
         self.head = w.Dropdown(options=[0], description="self head")
         self.cross_layer = w.Dropdown(options=[0], description="cross layer")
@@ -384,10 +512,12 @@ class AttentionExplorer:
         self.status = w.HTML()
         self._updating = False
         self._sync_choices()
-        for ctl in (self.clip, self.model, self.layer, self.head, self.cross_layer, self.cross_head):
+        for ctl in (self.clip, self.model, self.spectrogram, self.common_scale, self.layer, self.head,
+                    self.cross_layer, self.cross_head):
             ctl.observe(self._on_change, names="value")
-        self.widget = w.VBox([w.HBox([self.clip, self.model]), w.HBox([self.layer, self.head]),
-                              w.HBox([self.cross_layer, self.cross_head]), self.status, self.image])
+        self.widget = w.VBox([w.HBox([self.clip, self.model]), w.HBox([self.spectrogram, self.common_scale]),
+                              w.HBox([self.layer, self.head]), w.HBox([self.cross_layer, self.cross_head]),
+                              self.status, self.image])
         self.redraw()
 
     # ---- model evaluation ------------------------------------------------------------------
@@ -412,6 +542,27 @@ class AttentionExplorer:
         """(layers, heads) of the chosen model's ``kind`` (``self`` / ``cross``) attention; (0, 0) if absent."""
         layers = self.attention(self.model.value, self.clip.value)[kind]
         return (len(layers), layers[0].shape[0]) if layers else (0, 0)
+
+    def head_map(self, kind: str, layer: int, head: int) -> np.ndarray:
+        """(Tq, Tk) map of one head of the chosen model on the chosen clip (cross: tokens summed per frame)."""
+        a = self.attention(self.model.value, self.clip.value)[kind][layer][head]
+        return _frames_from_tokens(a, a.shape[0]) if kind == "cross" else a
+
+    def outside(self, kind: str) -> np.ndarray | None:
+        """(Tq, Tk) True where the chosen model cannot attend (cross-attention outside its ``fusion_window``)."""
+        window = getattr(self.models[self.model.value], "fusion_window", None) if kind == "cross" else None
+        return None if window is None else window_mask(*self.head_map(kind, *self._choice()[kind]).shape, window)
+
+    def colour_limits(self, kind: str) -> tuple[float, float]:
+        """(vmin, vmax) of the current ``kind`` map over the weights it may have: its own range, or with
+        ``common_scale`` 0 to the largest weight of any layer and head of that module (same model, clip)."""
+        outside = self.outside(kind)
+        allowed = slice(None) if outside is None else ~outside
+        if self.common_scale.value:
+            n_layers, n_heads = self.module_shape(kind)
+            return 0.0, max(float(self.head_map(kind, i, j)[allowed].max()) for i in range(n_layers) for j in range(n_heads))
+        a = self.head_map(kind, *self._choice()[kind])[allowed]
+        return float(a.min()), float(a.max())
 
     def _sync_choices(self) -> None:
         self._updating = True
@@ -438,47 +589,47 @@ class AttentionExplorer:
     def current_maps(self) -> dict[str, np.ndarray | None]:
         """The self- and cross-attention matrices of the current choice (None where absent)."""
         att = self.attention(self.model.value, self.clip.value)
-        out: dict[str, np.ndarray | None] = {}
-        for kind, (layer, head) in self._choice().items():
-            layers = att[kind]
-            out[kind] = layers[layer][head] if layers else None
-        if out["cross"] is not None:
-            out["cross"] = _frames_from_tokens(out["cross"], out["cross"].shape[0])
-        return out
+        return {kind: self.head_map(kind, layer, head) if att[kind] else None
+                for kind, (layer, head) in self._choice().items()}
 
     def _choice(self) -> dict[str, tuple[int, int]]:
         """``{kind: (layer, head)}`` chosen for each attention module."""
         return {"self": (self.layer.value, self.head.value), "cross": (self.cross_layer.value, self.cross_head.value)}
 
     def figure(self) -> Figure:
-        """The current view as a figure."""
+        """The current view as a figure: one column of panels on one time axis (seconds)."""
         maps = self.current_maps()
-        c = self.clips[self.clip.value]
-        fig = Figure(figsize=(13, 7.5), layout="constrained")
-        ax = fig.subplot_mosaic([["mel", "mel"], ["self", "cross"], ["strip", "strip"]],
-                                height_ratios=[1, 2.4, 0.9])
-        ax["mel"].imshow(c.audio[0].T, origin="lower", aspect="auto", cmap="magma", extent=(0, 5, 0, c.audio.shape[-1]))
-        ax["mel"].set(title=f"{self.clip.value}: log-mel (left channel)", ylabel="mel bin")
-        for kind, title in (("self", "audio self-attention"), ("cross", "audio→video cross-attention")):
-            a = maps[kind]
-            if a is None:
-                ax[kind].text(0.5, 0.5, f"no {title}\nin this model", ha="center", va="center")
-                ax[kind].set_axis_off()
+        c, name = self.clips[self.clip.value], self.model.value
+        fig = Figure(figsize=(12, 13.5), layout="constrained")
+        axes = fig.subplots(6, 1, sharex=True, height_ratios=[1.1, 2.2, 2.2, 0.9, 0.9, 0.7])
+        ax = dict(zip(("mel", "self", "cross", "ref", "pred", "strip"), axes))
+        _draw_spectrogram(fig, ax["mel"], (c.audio_by_run or {}).get(name, c.audio), self.spectrogram.value,
+                          self.clip.value)
+        scale = ("one scale for all layers and heads" if self.common_scale.value else "this map's range")
+        for kind, title, xlabel in (("self", "audio self-attention", "key time (s)"),
+                                    ("cross", "audio→video cross-attention", "video frame time (s)")):
+            if maps[kind] is None:
+                ax[kind].text(CLIP_SECONDS / 2, 0.5, f"no {title} in this model", ha="center", va="center")
+                ax[kind].set(yticks=[], title=f"no {title} in this model")
                 continue
-            im = ax[kind].imshow(a, origin="lower", aspect="auto", cmap="viridis", extent=(0, 5, 0, 5))
-            fig.colorbar(im, ax=ax[kind], shrink=0.8)
-            layer, head = self._choice()[kind]
-            n_layers, n_heads = self.module_shape(kind)
-            ax[kind].set(title=f"{title}: layer {layer} of {n_layers}, head {head} of {n_heads}",
-                         xlabel="key time (s)" + (" (video frame)" if kind == "cross" else ""), ylabel="query time (s)")
+            (layer, head), (n_layers, n_heads) = self._choice()[kind], self.module_shape(kind)
+            _draw_attention(fig, ax[kind], maps[kind], self.outside(kind), self.colour_limits(kind),
+                            f"{title}: layer {layer} of {n_layers}, head {head} of {n_heads}", scale, xlabel)
+        preds = (c.predictions_by_run or {}).get(name)
+        _draw_events(ax["ref"], c.labels, "reference events", "no reference labels for this clip")
+        _draw_events(ax["pred"], preds, "predicted events (the run's saved dev-test predictions)",
+                     "no saved predictions for this model")
+        classes = {int(k) for rows in (c.labels, preds) if rows is not None for k in rows[:, 1]}
+        _class_legend(fig, classes, [("o", "on-screen"), ("x", "off-screen")], loc="outside right lower")
         if c.frames is not None:
-            idx = np.linspace(0, len(c.frames) - 1, 10).round().astype(int)
-            ax["strip"].imshow(np.concatenate([c.frames[k] for k in idx], axis=1))
-            ax["strip"].set_xticks([c.frames.shape[2] * (j + 0.5) for j in range(10)], [f"{k / 10:.1f}s" for k in idx])
-            ax["strip"].set_yticks([])
+            _draw_strip(ax["strip"], c.frames)
         else:
-            ax["strip"].set_axis_off()
-        fig.suptitle(f"model: {self.model.value}")
+            ax["strip"].set(yticks=[], title="no video frames")
+        for a in axes:
+            a.set_xlim(0, CLIP_SECONDS)
+            a.tick_params(labelbottom=True)
+        ax["strip"].set_xlabel("time (s)")
+        fig.suptitle(f"model: {name}")
         return fig
 
     def redraw(self) -> None:
@@ -490,9 +641,9 @@ class AttentionExplorer:
             from IPython.display import Image
 
             self._static.update(Image(self.image.value))
-        self.status.value = (f"<b>{self.model.value}</b> on <b>{self.clip.value}</b> — self-attention layer "
-                             f"{self.layer.value}, head {self.head.value}; cross-attention layer {self.cross_layer.value}, "
-                             f"head {self.cross_head.value}")
+        drawn = [a.get_title().split("\n")[0] for a in fig.axes if "attention" in a.get_title()]
+        self.status.value = (f"<b>{html.escape(self.model.value)}</b> on <b>{html.escape(self.clip.value)}</b>, drawn: "
+                             + " · ".join(html.escape(t) for t in drawn))  # the maps' own titles
 
     def show(self) -> None:
         """Display the widget and, below it, the current view as a plain PNG output that every change
@@ -515,6 +666,13 @@ class AttentionExplorer:
             safe = re.sub(r"[^A-Za-z0-9_.+-]+", "_", f"{prefix}_{name}_{clip}")
             out.append(save_figure(self.figure(), Path(out_dir) / f"{safe}.png"))
         return out
+
+
+def _fit_width(options: Any) -> Any:
+    """A dropdown layout wide enough for its description and its longest option, shown whole."""
+    import ipywidgets as w
+
+    return w.Layout(width=f"{max(len(str(o)) for o in options) + 16}ch")
 
 
 def plot_seeds_and_differences(scores: pd.DataFrame, comparisons: pd.DataFrame, metric: str = "F20") -> Figure:

@@ -248,7 +248,10 @@ NOTEBOOKS["06_attention_explorer"] = [
            "the first-seed runs of the three systems (best checkpoints), their feature caches, the test videos.",
            "`figures/attention_<model>_<clip>.png` (the default view of each model; written when run headless)."),
     md("## 1. Build the explorer\nOne forward pass with `return_attention=True` per model and clip; "
-       "changing layer or head only redraws. Full-view tokens are summed per video frame."),
+       "every other change only redraws. Full-view tokens are summed per video frame. Every panel shares one "
+       "time axis in seconds: the spectrogram, the self-attention (key time across, query time up), the "
+       "cross-attention (video frame time across), the reference events, the model's saved predicted events "
+       "(azimuth over time; colour = class, o on-screen, x off-screen) and the frame strip."),
     code("explorer = study.attention_explorer(st)\nsaved = explorer.save_default_views(st.figures_dir)\nsaved"),
     md("## 2. Explore\nPick a clip, a model, and a layer and head for each attention module (each dropdown "
        "offers the layers and heads that module of that model has: AV-SELD's ATEM has 2 heads, its fusion "
@@ -256,7 +259,12 @@ NOTEBOOKS["06_attention_explorer"] = [
        "cross-attention means the model looks at the video frame of the same time and a vertical stripe that "
        "one moment's picture serves the whole clip. AV-SELD+ attends only to the frames within +-1 of each "
        "audio frame **by construction** (`model.fusion_window=1`): its diagonal band is that window, drawn as 0 "
-       "outside it, and only the weights inside the band are learnt."),
+       "outside it, and only the weights inside the band are learnt: the explorer draws outside-the-window "
+       "grey (masked), not as weak attention.\n\n"
+       "The spectrogram shows the left or right log-mel, or their level difference (left − right, the azimuth "
+       "cue). Each map is coloured over its own range unless *one colour scale* is ticked (0 to the largest "
+       "weight of any layer and head of that module), and a map whose every weight is within ±10 % of uniform "
+       "(1 / the keys its query may attend) says *near uniform* in its title: there, colour contrast is noise."),
     code("explorer.show()  # the widget, and below it a picture of the current view that a saved notebook keeps"),
 ]
 
