@@ -104,12 +104,9 @@ FIGURES = ("dataset_statistics.png", "clip_example.png", "training_curves.png", 
 
 
 @pytest.fixture(scope="module")
-def smoke(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("smoke_study")
-    proc = subprocess.run([*AVSELD, "reproduce", "--profile", "smoke", "--workdir", str(workdir)],
-                          capture_output=True, text=True, timeout=900, cwd=REPO)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return workdir, proc.stderr
+def smoke(smoke_study):
+    """The session's smoke study (tests/conftest.py; the browser test reads the same one)."""
+    return smoke_study
 
 
 @pytest.mark.slow
