@@ -534,14 +534,19 @@ def controls(study: Study) -> dict[str, dict[str, list[Path]]]:
 
 
 def table1_comparisons(study: Study, controls: dict[str, dict[str, list[Path]]] | None = None) -> list[tuple]:
-    """The comparisons 05 reports: each Table 1 system against the baseline replica, then each video
-    control against its own system (``(report.Side, report.Side)`` pairs)."""
+    """The comparisons 05 reports: each Table 1 system against the baseline replica; each system listed
+    after the report's AV-SELD (:data:`ABLATION_REFERENCE`; ours) against AV-SELD; then each video control
+    against its own system (``(report.Side, report.Side)`` pairs)."""
     from avseld.report import Side
 
     systems = study.cfg.report.systems
-    ref_key = systems[0]
-    ref = Side(get_system(ref_key).label, tuple(finished_runs(study, ref_key)))
-    pairs = [(Side(get_system(k).label, tuple(finished_runs(study, k))), ref) for k in systems[1:]]
+
+    def side(key: str) -> Side:
+        return Side(get_system(key).label, tuple(finished_runs(study, key)))
+
+    pairs = [(side(k), side(systems[0])) for k in systems[1:]]
+    if ABLATION_REFERENCE in systems[1:]:
+        pairs += [(side(k), side(ABLATION_REFERENCE)) for k in systems[systems.index(ABLATION_REFERENCE) + 1:]]
     from avseld.engine import prediction_name
 
     names = {prediction_name("dev-test", video_control="zeros"): "video zeroed",
@@ -549,7 +554,7 @@ def table1_comparisons(study: Study, controls: dict[str, dict[str, list[Path]]] 
              prediction_name("dev-test", onscreen_decision="truncate"): "on-screen by truncation"}
     for key, by_control in (controls or {}).items():
         label = get_system(key).label
-        own = Side(label, tuple(finished_runs(study, key)))
+        own = side(key)
         for split, dirs in by_control.items():
             pairs.append((Side(f"{label}, {names.get(split, split)}", tuple(dirs), split), own))
     return pairs

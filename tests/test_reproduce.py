@@ -128,8 +128,9 @@ def test_reproduce_smoke_writes_everything(smoke):
         assert (figs / name).is_file() and (figs / name).stat().st_size > 200, name
     assert len(list(figs.glob("attention_*.png"))) == 3
     diffs = pd.read_csv(figs / "table1_differences.csv")
-    # each system against the replica, then each video system's two controls against itself
-    assert diffs["against"].tolist()[:2] == ["Baseline replica"] * 2
+    # each system against the replica, AV-SELD+ against AV-SELD, then each video system's controls against itself
+    assert diffs["against"].tolist()[:3] == ["Baseline replica"] * 2 + ["AV-SELD"]
+    assert diffs["system"].tolist()[:3] == ["AV-SELD", "AV-SELD+", "AV-SELD+"]
     assert {"AV-SELD, video zeroed", "AV-SELD+, video of another clip"} <= set(diffs["system"])
     assert (diffs["lo_F20"] <= diffs["d_F20"]).all() and (diffs["d_F20"] <= diffs["hi_F20"]).all()
     conv = pd.read_csv(figs / "convergence.csv")
