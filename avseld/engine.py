@@ -135,7 +135,7 @@ def predict_outputs(model: nn.Module, arrays: ClipArrays, device: torch.device, 
     for start in range(0, len(arrays), batch_size):
         pos = np.arange(start, min(start + batch_size, len(arrays)))
         audio, video, _ = arrays.fetch(pos, device, with_video=video_needed)
-        with torch.no_grad(), _autocast(device, amp):
+        with _autocast(device, amp):
             out = model(audio, video).float()
             if mirror:
                 a, v, _ = swap_left_right(audio, video, None, audio_extra=tuple(audio_extra), visual_grid=visual_grid)

@@ -66,7 +66,7 @@ class ADPITLoss(nn.Module):
         out_acc = out[:, :, :, 0:3]  # (B, T, 3, 3, K)
         if self.distance_scale_m != 1.0:  # distance in units of distance_scale_m in the MSE (and the permutation)
             unit = acc.new_tensor([1.0, 1.0, 1.0 / self.distance_scale_m]).view(1, 1, 1, 3, 1)
-            acc, out_acc = acc * unit, out_acc * unit.squeeze(2)
+            acc, out_acc = acc * unit, out_acc * unit
         acc_perms = _permute(act * acc)  # (13, B, T, 3, 3, K)
         mse = ((out_acc.unsqueeze(0) - acc_perms) ** 2).mean(dim=(3, 4))  # (13, B, T, K)
         best = mse.argmin(dim=0, keepdim=True)  # first minimum on ties, as torch.min

@@ -544,9 +544,10 @@ def table1_comparisons(study: Study, controls: dict[str, dict[str, list[Path]]] 
     def side(key: str) -> Side:
         return Side(get_system(key).label, tuple(finished_runs(study, key)))
 
-    pairs = [(side(k), side(systems[0])) for k in systems[1:]]
+    sides = {k: side(k) for k in systems}  # each system's runs looked up once
+    pairs = [(sides[k], sides[systems[0]]) for k in systems[1:]]
     if ABLATION_REFERENCE in systems[1:]:
-        pairs += [(side(k), side(ABLATION_REFERENCE)) for k in systems[systems.index(ABLATION_REFERENCE) + 1:]]
+        pairs += [(sides[k], sides[ABLATION_REFERENCE]) for k in systems[systems.index(ABLATION_REFERENCE) + 1:]]
     from avseld.engine import prediction_name
 
     names = {prediction_name("dev-test", video_control="zeros"): "video zeroed",
@@ -554,7 +555,7 @@ def table1_comparisons(study: Study, controls: dict[str, dict[str, list[Path]]] 
              prediction_name("dev-test", onscreen_decision="truncate"): "on-screen by truncation"}
     for key, by_control in (controls or {}).items():
         label = get_system(key).label
-        own = side(key)
+        own = sides[key] if key in sides else side(key)
         for split, dirs in by_control.items():
             pairs.append((Side(f"{label}, {names.get(split, split)}", tuple(dirs), split), own))
     return pairs
