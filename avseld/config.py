@@ -193,13 +193,13 @@ class ReportConfig:
         "onscreen_fix",
         "fullview",
         "lr_swap",
-        "plus_no_ld",
         "plus_no_dscale",
         "plus_no_window",
         "plus_truncate",
         "plus_fullview",
         "plus_swap",
         "plus_onscreen_mask",
+        "plus_ld",
     )
     ablation_seeds: tuple[int, ...] = ()  # 04's seeds (variants and their AV-SELD reference); empty: `seeds`
     figures_dir: str = "figures"  # figures and tables, relative to the workdir

@@ -75,7 +75,7 @@ SYSTEMS: dict[str, System] = {
                "official SELDnet, audio + ResNet-style visual map, on-screen by truncation"),
         System("avseld", "AV-SELD", "avseld", (), "the report's system (ATEM + VFEM + decoder fusion)"),
         System("avseld_plus", "AV-SELD+", "avseld_plus", (),
-               "ours: level-difference channel, frame-local fusion, distance in 2-m units in the loss, "
+               "ours: frame-local fusion, distance in 2-m units in the loss, "
                "on-screen threshold tuned on validation rooms"),
         # ablations of 04, each against the `avseld` reference on the same seeds
         System("no_atem", "w/o ATEM", "avseld_no_atem", (), "audio temporal enhancement removed"),
@@ -87,8 +87,6 @@ SYSTEMS: dict[str, System] = {
                "whole 100-degree frame as tokens, each audio frame attending to its +-1 frames"),
         System("lr_swap", "+ left-right swap", "avseld", LR_SWAP, "left-right swap augmentation"),
         # AV-SELD+ with one of its ingredients taken out (or one more added), each against AV-SELD+ on the same seeds
-        System("plus_no_ld", "AV-SELD+ w/o level difference", "avseld_plus", (("model.level_difference", False),),
-               "no left-minus-right log-mel input channel", "avseld_plus"),
         System("plus_no_dscale", "AV-SELD+ w/o distance in 2-m units", "avseld_plus",
                (("train.distance_scale_m", 1.0),), "distance in metres in the loss, as the baseline", "avseld_plus"),
         System("plus_no_window", "AV-SELD+ w/o frame-local fusion", "avseld_plus", (("model.fusion_window", 50),),
@@ -100,6 +98,8 @@ SYSTEMS: dict[str, System] = {
                "whole 100-degree frame as 3x5 tokens instead of the centre-crop map", "avseld_plus"),
         System("plus_swap", "AV-SELD+ + left-right swap", "avseld_plus", LR_SWAP,
                "left-right swap augmentation", "avseld_plus"),
+        System("plus_ld", "AV-SELD+ + level difference", "avseld_plus", (("model.level_difference", True),),
+               "a left-minus-right log-mel input channel (part of AV-SELD+ until the study at d6ec7a3)", "avseld_plus"),
         System("plus_onscreen_mask", "AV-SELD+ + masked on-screen loss", "avseld_plus", (("train.onscreen_mask", True),),
                "on-screen BCE only on active tracks", "avseld_plus"),
     )

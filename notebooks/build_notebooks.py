@@ -133,18 +133,18 @@ The technical report describes AV-SELD in prose only. Every gap, and what this c
 | 10 | (not in the report) the synthetic profiles | ResNet-50 at 224 px costs ~6 s per clip on a 2-core CPU | `smoke`/`default` use the ImageNet EfficientNet-Lite0 shipped in a PyPI package (offline) on 112-px crops: a 4×4 channel-mean map (16 values per frame) with the official crop geometry; `paper` uses ResNet-50 exactly as the baseline (49 values) |
 | 11 | (not in the report) CPU training budget | the `default` study must fit in under an hour on 2 cores | one recipe for every system of the profile: log-mel standardised with the training split's statistics (`train.standardize`), batch 8, Adam with a 5 % linear warm-up to 1e-3 and a per-step cosine decay to 1e-5 (`train.scheduler=warmup_cosine`), 28 epochs, bfloat16 autocast on the CPU, two single-threaded runs side by side (`report.parallel_runs=2`); three seeds for Table 1, two for the ablations. The `paper` profile keeps the official recipe (200 epochs, batch 256, Adam 1e-3, float32 with AMP on a GPU) |
 """),
-    md("## 1. Train AV-SELD and AV-SELD+ (finished runs are skipped)\nAV-SELD+ is AV-SELD with four changes: "
-       "a left-minus-right log-mel input channel (the level difference, the azimuth cue of the coincident "
-       "pair, in float32 before any cast); cross-attention restricted to the video frames within +-1 frame "
-       "of each audio frame; the distance in units of 2 m in the loss (`train.distance_scale_m=2`: a "
-       "distance error weighs a quarter of what it does in metres, so x and y get a larger share of the "
-       "gradient; the model still predicts metres); and an on-screen decision by a threshold chosen on the "
-       "validation rooms (0.05 ... 0.95, or 1.0: every event off-screen) instead of the baseline's "
-       "truncation. Notebook 04 takes the level difference and the distance units out, each on two seeds; "
-       "notebook 05 re-decodes the outputs with the truncation. What was tried and left out, measured "
-       "(README, \"How the recipe was chosen\"): full-view tokens and the masked on-screen loss slowed or "
-       "stopped azimuth learning on this profile's budget; the left-right swap did not help, with or "
-       "without test-time mirroring (`eval.mirror_tta`)."),
+    md("## 1. Train AV-SELD and AV-SELD+ (finished runs are skipped)\nAV-SELD+ is AV-SELD with three changes: "
+       "cross-attention restricted to the video frames within +-1 frame of each audio frame; the distance "
+       "in units of 2 m in the loss (`train.distance_scale_m=2`: a distance error weighs a quarter of what it "
+       "does in metres, so x and y get a larger share of the gradient; the model still predicts metres); and "
+       "an on-screen decision by a threshold chosen on the validation rooms (0.05 ... 0.95, or 1.0: every "
+       "event off-screen) instead of the baseline's truncation. Notebook 04 takes the frame-local fusion and "
+       "the distance units out, each on two seeds; notebook 05 re-decodes the outputs with the truncation. "
+       "What was tried and left out, measured (README, \"How the recipe was chosen\"): a left-minus-right "
+       "log-mel input channel (part of AV-SELD+ until the study at d6ec7a3, where taking it out raised F20 "
+       "on dev-test and on the validation rooms; `plus_ld` in the full ablation set); full-view tokens and "
+       "the masked on-screen loss slowed or stopped azimuth learning on this profile's budget; the left-right "
+       "swap did not help, with or without test-time mirroring (`eval.mirror_tta`)."),
     code("runs = study.run_systems(st, ['avseld', 'avseld_plus'])\n"
          "display(report.run_summary(runs['avseld'] + runs['avseld_plus'], st.workdir))"),
     md("## 2. Training curves"),
@@ -174,11 +174,8 @@ NOTEBOOKS["04_ablations"] = [
     code("fig = viz.plot_ablations(table)\nviz.save_figure(fig, st.figures_dir / 'ablations.png')\nfig"),
     md("## 3. The changes with their 95 % intervals\nPaired bootstrap over test clips with the seeds pooled, "
        "as for Table 1 (notebook 05); **bold**: the interval excludes 0."),
-    md("On the `default` profile (the fresh-clone study the README reports): the ATEM helps AV-SELD; "
-       "AV-SELD+'s distance in 2-m units helps it on F20 and DOAE and costs it RDE; its level-difference "
-       "channel *hurts* it on F20 and DOAE, all with intervals that exclude 0. The level difference hurt in "
-       "the previous study's design too, and here its removal also raised validation F20, so the README "
-       "names it as the next ingredient to drop, with a new study to measure that."),
+    md("What the `default` study found is in the README (\"What the default study shows\"), from the "
+       "fresh-clone study that wrote `figures/`."),
     code("ablation_diffs = report.comparison_table(study.ablation_comparisons(st))\n"
          "report.write_comparisons(ablation_diffs, st.figures_dir, 'ablation_differences')\n"
          "display(Markdown(report.comparison_markdown(ablation_diffs)))"),
@@ -217,14 +214,8 @@ NOTEBOOKS["05_results"] = [
     code("scores = report.seed_scores(systems, workdir=st.workdir)\n"
          "fig = viz.plot_seeds_and_differences(scores, comparisons)\n"
          "viz.save_figure(fig, st.figures_dir / 'seeds_and_differences.png')\nfig"),
-    md("What the `default` study found (README, \"What the default study shows\"): AV-SELD and AV-SELD+ "
-       "beat the replica on F20, with intervals that exclude 0; AV-SELD+ localises best, with a DOAE about "
-       "4 degrees below both others (intervals exclude 0), and is level with AV-SELD on F20; its on-screen "
-       "threshold, tuned on the validation rooms, was 1.0 (every event off-screen) on every seed, so no "
-       "system decides on-screen better than \"always off\" and OSA stays far from 90 %; zeroing the "
-       "video costs every video model F20 while another clip's video costs none of them anything "
-       "significant, so on this data the models use the presence of a visual input, not what the picture "
-       "shows."),
+    md("What the `default` study found is in the README (\"What the default study shows\"), from the "
+       "fresh-clone study that wrote `figures/`."),
     md("## 3. Did every run converge?\nValidation F20 at the last epoch and its gain over the last quarter of "
        "the epochs (converged: less than 1 point), for every run of Table 1 and of the ablations."),
     code("convergence = report.convergence_table(study.all_finished_runs(st), st.workdir)\n"

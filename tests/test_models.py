@@ -64,7 +64,8 @@ def test_visual_shape_is_a_constructor_argument():
 
 def test_avseld_plus_carries_its_design_and_config():
     m = build_model("avseld_plus")
-    assert m.encoder.level_difference and m.encoder.blocks[0].conv.in_channels == 3  # L, R, L - R
+    assert not m.encoder.level_difference and m.encoder.blocks[0].conv.in_channels == 2  # L, R (no L - R since d6ec7a3's study)
+    assert m.fusion_window == 1
     over = variant_config_overrides("avseld_plus")
     assert over == {"train.distance_scale_m": 2.0, "eval.onscreen_decision": "threshold",
                     "eval.tune_onscreen_threshold": True}

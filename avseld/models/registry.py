@@ -59,8 +59,8 @@ register(ModelSpec("avseld_no_vfem", AVSELDNet, {"vfem": False},
 register(ModelSpec("avseld_audio", AVSELDNet, {"visual_shape": None},
                    "AV-SELD audio branch only (no video, no fusion; on-screen head kept)"))
 register(ModelSpec(
-    "avseld_plus", AVSELDNet, {"level_difference": True, "fusion_window": 1},
-    "AV-SELD with a left-minus-right log-mel input channel, frame-local cross-attention (+-1 video frame), "
+    "avseld_plus", AVSELDNet, {"fusion_window": 1},
+    "AV-SELD with frame-local cross-attention (+-1 video frame), "
     "distance in 2-m units in the loss and a thresholded on-screen decision whose threshold is tuned on the "
     "validation rooms",
     {
