@@ -254,6 +254,31 @@ def training_sets(cfg: Config, cache_dir: Path, video: bool) -> tuple[ClipArrays
     return train_all, train_set, val_set
 
 
+def build_train_model(cfg: Config, model_name: str, seed: int, train_all: ClipArrays, cache_dir: Path,
+                      device: torch.device) -> nn.Module:
+    """The model, initialised from ``seed``, for the cached features' shapes; with ``train.standardize``
+    its input statistics are those of the training splits."""
+    torch.manual_seed(seed)
+    model = build_model_from_config(cfg, model_name, in_channels=train_all.audio.shape[1],
+                                    visual_shape=train_all.visual_shape).to(device)
+    if cfg.train.standardize:
+        from avseld.cache import audio_stats
+
+        model.encoder.set_input_stats(*audio_stats(cache_dir, cfg.data.train_splits,
+                                                   level_difference=model.encoder.level_difference))
+    return model
+
+
+def distribute(model: nn.Module, env: DistEnv) -> nn.Module:
+    """``model`` wrapped in DistributedDataParallel under ``torchrun`` (else itself)."""
+    if not env.distributed:
+        return model
+    from torch.nn.parallel import DistributedDataParallel as DDP
+
+    return DDP(model, device_ids=[env.device.index] if env.device.type == "cuda" else None,
+               find_unused_parameters=bool(getattr(model, "has_unused_parameters", False)))
+
+
 # --------------------------------------------------------------------------------------------
 # Training: one epoch, validation, the epoch log
 # --------------------------------------------------------------------------------------------
@@ -435,14 +460,7 @@ def train(
     video = uses_video(model_name)
     train_all, train_set, val_set = training_sets(cfg, cache_dir, video)
 
-    torch.manual_seed(seed)
-    model = build_model_from_config(cfg, model_name, in_channels=train_all.audio.shape[1],
-                                    visual_shape=train_all.visual_shape).to(env.device)
-    if tc.standardize:
-        from avseld.cache import audio_stats
-
-        model.encoder.set_input_stats(*audio_stats(cache_dir, cfg.data.train_splits,
-                                                   level_difference=model.encoder.level_difference))
+    model = build_train_model(cfg, model_name, seed, train_all, cache_dir, env.device)
     use_amp = (tc.amp and env.device.type == "cuda") or (tc.cpu_bf16 and env.device.type == "cpu")
     state = TrainState.build(model, tc, len(train_set) // tc.batch_size, env.device, use_amp)
     loss_fn = ADPITLoss(mask_onscreen=tc.onscreen_mask, distance_scale_m=tc.distance_scale_m)
@@ -456,12 +474,7 @@ def train(
     if env.is_main:
         run.save_config(cfg)
 
-    net: nn.Module = model
-    if env.distributed:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
-        net = DDP(model, device_ids=[env.device.index] if env.device.type == "cuda" else None,
-                  find_unused_parameters=bool(getattr(model, "has_unused_parameters", False)))
+    net = distribute(model, env)
     logger = EpochLogger(run, env.is_main and tc.tensorboard, state.global_step if resumed is not None else None,
                          tc.epochs)
     meta = {"config_yaml": cfg.to_yaml(), "seed": int(seed), "run_id": run.id}
