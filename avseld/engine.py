@@ -7,9 +7,10 @@ checkpoints loadable with ``weights_only=True``, exact resume, a non-finite-loss
 TensorBoard logs, mixed precision on GPU, and DistributedDataParallel under ``torchrun``.
 
 The run folder it writes is :class:`avseld.runs.RunFolder`; the optimizer side and the checkpoints
-that restore it are :class:`avseld.train_state.TrainState`. ``train`` is the sequence open the run folder
-(resume policy), check the settings, make sure of the feature cache, build model and train state,
-then per epoch :func:`train_one_epoch`, :func:`validate`, :class:`EpochLogger` and the checkpoints.
+that restore it are :class:`avseld.train_state.TrainState`. ``train`` opens the run folder (resume
+policy, :func:`open_run`), checks the settings, makes sure of the feature cache, builds the model and its
+train state, then runs per epoch :func:`train_one_epoch`, :func:`validate`, :class:`EpochLogger` and the
+checkpoints.
 """
 
 from __future__ import annotations

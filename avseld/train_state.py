@@ -7,7 +7,6 @@ resume needs (model, optimizer, schedule, scaler and RNG states), ``best.pt`` th
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +16,6 @@ import torch
 from torch import nn
 
 from avseld.checkpoint import load_model_state, save_checkpoint
-
-log = logging.getLogger(__name__)
 
 
 def build_optimizer(model: nn.Module, tc) -> torch.optim.Optimizer:
