@@ -2,9 +2,10 @@
 
 Follows the seed report (Sun & Gao, DCASE 2025 Task 3 technical report): the baseline replica, the
 report's AV-SELD, our AV-SELD+ and the ablations of section 04 are each a *system* = a registered
-model name plus dotted config overrides. A run's id is deterministic
-(:func:`avseld.runs.run_id`, ``<model>-<config-hash>-s<seed>``, the id ``avseld train`` gives it too), so a finished run is found and skipped on a rerun and notebooks
-02, 03 and 04 share the runs where they coincide (the ``avseld`` run of 03 is 04's reference).
+model name plus dotted config overrides. A run's id is deterministic (:func:`avseld.runs.run_id`,
+``<model>-<config-hash>-s<seed>``, the id ``avseld train`` gives the same run), so a finished run is
+found and skipped on a rerun and notebooks 02, 03 and 04 share the runs where they coincide (the
+``avseld`` run of 03 is 04's reference).
 Notebooks talk to each other only through the files these functions write under the workdir.
 """
 
