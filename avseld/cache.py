@@ -349,6 +349,25 @@ def build_feature_cache(
         return _build_locked(cfg, cache_dir, clips, weights, n_workers, threads_per_worker)
 
 
+def ensure_feature_cache(cfg: Any, data_root: str | Path, cache_root: str | Path,
+                         need: list[str] | tuple[str, ...] | None = None, **build: Any) -> Path:
+    """The feature cache of ``cfg``, built (or finished) from ``data_root`` when it is not complete: the
+    one entry point of the engine and the study.
+
+    Args:
+        need: split prefixes the caller reads; when each has a complete cached split the cache is used
+            as it is. None: :func:`build_feature_cache` checks every split against its source files.
+        build: keyword arguments of :func:`build_feature_cache` (``n_workers``, ...).
+    """
+    cache_dir = feature_cache_dir(cfg, cache_root)
+    if need is not None:
+        missing = missing_splits(cache_dir, need)
+        if not missing:
+            return cache_dir
+        log.info("feature cache %s lacks %s: extracting features from %s", cache_dir, ", ".join(missing), data_root)
+    return Path(build_feature_cache(cfg, data_root, cache_root, **build))
+
+
 @contextmanager
 def _exclusive(lock_path: Path) -> Iterator[None]:
     """Hold an exclusive advisory lock (``fcntl.flock``) on ``lock_path``; released when the process dies."""

@@ -6,21 +6,20 @@ training rooms (dev-test selection only behind ``train.select_on=dev-test``), at
 checkpoints loadable with ``weights_only=True``, exact resume, a non-finite-loss stop, JSON-lines and
 TensorBoard logs, mixed precision on GPU, and DistributedDataParallel under ``torchrun``.
 
-Run directory ``<runs_root>/<run_id>/``: ``config.yaml`` (resolved), ``checkpoints/best.pt`` and
-``last.pt``, ``log.jsonl`` (one line per epoch), ``tensorboard/``, ``predictions/<split>/<clip>.csv``,
-``metrics.json`` (dev-test scores and provenance).
+The run folder it writes is :class:`avseld.runs.RunFolder`; the optimizer side and the checkpoints
+that restore it are :class:`avseld.train_state.TrainState`. ``train`` opens the run folder (resume
+policy, :func:`open_run`), checks the settings, makes sure of the feature cache, builds the model and its
+train state, then runs per epoch :func:`train_one_epoch`, :func:`validate`, :class:`EpochLogger` and the
+checkpoints.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import math
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,15 +29,18 @@ import numpy as np
 import torch
 from torch import nn
 
-from avseld.atomic import write_json_atomic, write_text_atomic
+from avseld import runs
+from avseld.atomic import write_json_atomic
 from avseld.batches import ClipArrays, epoch_batches, load_clip_arrays, split_by_rooms, swap_flags
-from avseld.cache import feature_cache_dir, feature_key
-from avseld.checkpoint import library_versions, load_checkpoint, model_from_checkpoint, load_model_state, save_checkpoint
-from avseld.config import Config, load_config_file
-from avseld.decode import decode_output, write_predictions
+from avseld.cache import ensure_feature_cache, feature_cache_dir
+from avseld.checkpoint import library_versions, load_checkpoint, model_from_checkpoint
+from avseld.config import Config
+from avseld.decode import decode_output
 from avseld.errors import AvseldError, ConfigError, DataError
 from avseld.losses import ADPITLoss
 from avseld.models import build_model_from_config, uses_video
+from avseld.runs import TUNED_THRESHOLD, RunFolder, metrics_name, prediction_name  # noqa: F401 (re-exported)
+from avseld.train_state import TrainState, build_optimizer, build_scheduler, warmup_cosine_factor  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -186,15 +188,8 @@ def _autocast(device: torch.device, enabled: bool):
 
 
 # --------------------------------------------------------------------------------------------
-# Run directories
+# Training: the run folder and its resume policy
 # --------------------------------------------------------------------------------------------
-
-
-def default_run_id(cfg: Config, model_name: str, seed: int) -> str:
-    """``<model>-seed<seed>-<hash of the feature cache key and the model, train and eval sections>``
-    (the cache key carries the extraction code's version: new extraction code, new runs)."""
-    blob = f"{feature_key(cfg)}|{cfg.section_hash('model', 'train', 'eval')}"
-    return f"{model_name}-seed{seed}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}"
 
 
 def _git_commit() -> str:
@@ -205,155 +200,47 @@ def _git_commit() -> str:
     return g["commit"] + ("-dirty" if g["dirty"] else "")
 
 
-def _ensure_cache(cfg: Config, data_root: Path, cache_root: Path, env: DistEnv) -> Path:
-    """Build (or finish an interrupted build of) the feature cache when a train or test split is missing."""
-    from avseld.cache import missing_splits
+def open_run(run: RunFolder, cfg: Config, resume: bool, env: DistEnv) -> tuple[Config, dict[str, Any] | None] | None:
+    """The config to train with and the ``last.pt`` state to continue from (None: start afresh);
+    None for a finished run when resuming.
 
-    cache_dir = feature_cache_dir(cfg, cache_root)
-    if env.is_main and missing_splits(cache_dir, (*cfg.data.train_splits, *cfg.data.test_splits)):
-        from avseld.cache import build_feature_cache
-
-        log.info("feature cache %s lacks a split: extracting features from %s", cache_dir, data_root)
-        cache_dir = Path(build_feature_cache(cfg, data_root, cache_root))
-    _barrier(env)
-    return cache_dir
-
-
-def _read_log(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def _append_log(path: Path, record: dict) -> None:
-    lines = [json.dumps(r, allow_nan=True) for r in _read_log(path)] + [json.dumps(record, allow_nan=True)]
-    write_text_atomic(path, "\n".join(lines) + "\n")
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-# --------------------------------------------------------------------------------------------
-# Training
-# --------------------------------------------------------------------------------------------
-
-
-def build_optimizer(model: nn.Module, tc) -> torch.optim.Optimizer:
-    """Adam (baseline), AdamW (decoupled weight decay) or plain SGD over every parameter."""
-    if tc.optimizer == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    if tc.optimizer == "adamw":
-        return torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    return torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-
-
-def warmup_cosine_factor(step: int, total: int, warmup_frac: float, final_ratio: float) -> float:
-    """lr multiplier at optimizer step ``step`` (0-based) of ``total``: linear warm-up from
-    1/warmup_steps to 1 over ``round(warmup_frac * total)`` steps, then cosine from 1 to ``final_ratio``
-    at the last step."""
-    warm = max(0, round(warmup_frac * total))
-    if step < warm:
-        return (step + 1) / warm
-    span = max(1, total - warm - 1)
-    progress = min(1.0, (step - warm) / span)
-    return final_ratio + (1.0 - final_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def build_scheduler(optimizer: torch.optim.Optimizer, tc, steps_per_epoch: int):
-    """The learning-rate schedule of ``train.scheduler`` (None for a constant rate).
-
-    ``cosine`` steps once per epoch; ``warmup_cosine`` once per optimizer step over
-    ``epochs x steps_per_epoch`` steps (:func:`warmup_cosine_factor`).
-    """
-    if tc.scheduler == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=tc.epochs)
-    if tc.scheduler == "warmup_cosine":
-        total = max(1, tc.epochs * steps_per_epoch)
-        return torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: warmup_cosine_factor(step, total, tc.warmup_frac, tc.lr_final_ratio))
-    return None
-
-
-def _score(metrics: dict, key: str) -> float:
-    v = metrics.get(key, float("nan"))
-    return -math.inf if v is None or not math.isfinite(v) else float(v)
-
-
-def train(
-    cfg: Config,
-    model_name: str,
-    seed: int,
-    data_root: str | Path,
-    cache_root: str | Path,
-    runs_root: str | Path,
-    run_id: str | None = None,
-    resume: bool = False,
-) -> Path:
-    """Train ``model_name`` on the cached features of ``data_root``; predict dev-test; return the run dir.
-
-    ``cfg`` is taken as resolved: callers apply :func:`avseld.models.variant_config_overrides`
-    themselves (the CLI and the study do). Under ``torchrun`` every process calls this; rank 0
-    logs, checkpoints and predicts.
-
-    Args:
-        cfg: the configuration (profile + overrides).
-        model_name: registered variant.
-        seed: seeds model initialisation, batch order, dropout and augmentation.
-        data_root: dataset root (DCASE layout); used to build a missing feature cache and as the
-            reference folder of ``metrics.json``.
-        cache_root: feature-cache root.
-        runs_root: where run folders go.
-        run_id: folder name (default :func:`default_run_id`).
-        resume: continue from ``checkpoints/last.pt`` (a finished run is returned unchanged).
+    With ``resume`` a run continues from its ``last.pt`` with its saved config, or starts again from
+    scratch when it stopped before its first checkpoint.
 
     Raises:
-        ConfigError: the run folder exists and ``resume`` is False, or bad training settings.
-        NonFiniteLossError: the loss became non-finite (``last.pt`` of the previous epoch is kept).
+        ConfigError: the run folder holds a started run and ``resume`` is False.
     """
-    env = setup_distributed(cfg.train.device)
-    if cfg.train.num_threads > 0:
-        torch.set_num_threads(cfg.train.num_threads)
-    data_root, cache_root, runs_root = Path(data_root), Path(cache_root), Path(runs_root)
-    cfg = cfg.with_overrides({"model.name": model_name, "train.seed": int(seed)})
-    run_id = run_id or default_run_id(cfg, model_name, seed)
-    run_dir = runs_root / run_id
-    ckpt_dir = run_dir / "checkpoints"
-    last_path, best_path = ckpt_dir / "last.pt", ckpt_dir / "best.pt"
-
-    state: dict[str, Any] | None = None
-    if resume and (run_dir / "metrics.json").is_file():
-        log.info("%s is finished; nothing to resume", run_dir)
-        return run_dir
-    if resume and last_path.is_file():
-        state = load_checkpoint(last_path)
-        saved = load_config_file(run_dir / "config.yaml")
+    if resume and run.metrics_path().is_file():
+        log.info("%s is finished; nothing to resume", run.path)
+        return None
+    last = run.checkpoint("last")
+    if resume and last.is_file():
+        saved = run.read_config()
         sections = ("features", "model", "train", "eval")
         if saved.section_hash(*sections) != cfg.section_hash(*sections):
-            log.warning("resuming %s with its saved config.yaml (the given config differs)", run_dir)
-        cfg = saved
-    elif resume:  # stopped before its first checkpoint: start again from scratch
+            log.warning("resuming %s with its saved config.yaml (the given config differs)", run.path)
+        return saved, load_checkpoint(last)
+    if resume:  # stopped before its first checkpoint: start again from scratch
         if env.is_main:
-            (run_dir / "log.jsonl").unlink(missing_ok=True)
-            shutil.rmtree(run_dir / "tensorboard", ignore_errors=True)
-    elif run_dir.exists() and (last_path.is_file() or (run_dir / "log.jsonl").is_file()):
-        raise ConfigError(f"{run_dir}: run folder exists; pass --resume to continue it or choose another --run-id")
-    cfg = cfg.with_overrides({"data.root": str(data_root), "data.cache_dir": str(cache_root), "data.runs_dir": str(runs_root)})
-    tc = cfg.train
+            run.clear_progress()
+    elif run.path.exists() and run.is_started:
+        raise ConfigError(f"{run.path}: run folder exists; pass --resume to continue it or choose another --run-id")
+    return cfg, None
+
+
+def check_train_settings(tc, env: DistEnv) -> None:
+    """Positive epochs and batch size; a batch that splits evenly over processes and accumulation steps."""
     if tc.epochs < 1 or tc.batch_size < 1:
         raise ConfigError("config keys 'train.epochs' and 'train.batch_size' must be positive")
     if tc.batch_size % (env.world_size * tc.accumulate) or tc.accumulate < 1:
         raise ConfigError(f"config key 'train.batch_size': {tc.batch_size} is not divisible by {env.world_size} "
                           f"processes x {tc.accumulate} accumulation steps")
 
-    cache_dir = _ensure_cache(cfg, data_root, cache_root, env)
-    video = uses_video(model_name)
+
+def training_sets(cfg: Config, cache_dir: Path, video: bool) -> tuple[ClipArrays, ClipArrays, ClipArrays | None]:
+    """(every training clip, the training set, the validation set or None) from the feature cache:
+    validation on held-out training rooms, or on dev-test with ``train.select_on=dev-test``."""
+    tc = cfg.train
     train_all = load_clip_arrays(cache_dir, cfg.data.train_splits, need_video=video)
     if train_all.targets is None:
         raise DataError(f"{cache_dir}: training splits {list(cfg.data.train_splits)} have no targets")
@@ -365,199 +252,137 @@ def train(
         train_set, val_set = train_all.subset(tr), (train_all.subset(va) if len(va) else None)
     if len(train_set) < tc.batch_size:
         raise ConfigError(f"config key 'train.batch_size': {tc.batch_size} exceeds the {len(train_set)} training clips")
+    return train_all, train_set, val_set
 
+
+def build_train_model(cfg: Config, model_name: str, seed: int, train_all: ClipArrays, cache_dir: Path,
+                      device: torch.device) -> nn.Module:
+    """The model, initialised from ``seed``, for the cached features' shapes; with ``train.standardize``
+    its input statistics are those of the training splits."""
     torch.manual_seed(seed)
     model = build_model_from_config(cfg, model_name, in_channels=train_all.audio.shape[1],
-                                    visual_shape=train_all.visual_shape).to(env.device)
-    if tc.standardize:
+                                    visual_shape=train_all.visual_shape).to(device)
+    if cfg.train.standardize:
         from avseld.cache import audio_stats
 
         model.encoder.set_input_stats(*audio_stats(cache_dir, cfg.data.train_splits,
                                                    level_difference=model.encoder.level_difference))
-    optimizer = build_optimizer(model, tc)
-    steps_per_epoch = len(train_set) // tc.batch_size
-    scheduler = build_scheduler(optimizer, tc, steps_per_epoch)
-    use_amp = (tc.amp and env.device.type == "cuda") or (tc.cpu_bf16 and env.device.type == "cpu")
-    scaler = torch.amp.GradScaler("cuda") if use_amp and env.device.type == "cuda" and not torch.cuda.is_bf16_supported() else None
-    loss_fn = ADPITLoss(mask_onscreen=tc.onscreen_mask, distance_scale_m=tc.distance_scale_m)
+    return model
 
-    start_epoch, global_step, best_score, best_epoch, wall = 0, 0, -math.inf, 0, 0.0
-    if state is not None:
-        load_model_state(model, state, last_path)
-        optimizer.load_state_dict(state["optimizer_state"])
-        if scheduler is not None and state.get("scheduler_state") is not None:
-            scheduler.load_state_dict(state["scheduler_state"])
-        if scaler is not None and state.get("scaler_state") is not None:
-            scaler.load_state_dict(state["scaler_state"])
-        start_epoch, global_step = int(state["epoch"]), int(state["global_step"])
-        best_score, best_epoch, wall = float(state["best_score"]), int(state["best_epoch"]), float(state["train_wall_s"])
-        torch.set_rng_state(state["rng_torch"])
-        if env.device.type == "cuda" and state.get("rng_cuda") is not None:
-            torch.cuda.set_rng_state(state["rng_cuda"], env.device)
-        log.info("resuming %s after epoch %d", run_dir, start_epoch)
-        if env.is_main:  # drop log lines of epochs the checkpoint does not contain
-            lines = [r for r in _read_log(run_dir / "log.jsonl") if r.get("epoch", 0) <= start_epoch]
-            write_text_atomic(run_dir / "log.jsonl", "".join(json.dumps(r) + "\n" for r in lines))
-    else:
-        torch.manual_seed(seed + 7919 * env.rank)  # per-rank dropout streams; rank 0 = single process
-    if env.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        cfg.save(run_dir / "config.yaml")
 
-    net: nn.Module = model
-    if env.distributed:
-        from torch.nn.parallel import DistributedDataParallel as DDP
+def distribute(model: nn.Module, env: DistEnv) -> nn.Module:
+    """``model`` wrapped in DistributedDataParallel under ``torchrun`` (else itself)."""
+    if not env.distributed:
+        return model
+    from torch.nn.parallel import DistributedDataParallel as DDP
 
-        net = DDP(model, device_ids=[env.device.index] if env.device.type == "cuda" else None,
-                  find_unused_parameters=bool(getattr(model, "has_unused_parameters", False)))
-    writer = None
-    if env.is_main and tc.tensorboard:
-        from torch.utils.tensorboard import SummaryWriter
+    return DDP(model, device_ids=[env.device.index] if env.device.type == "cuda" else None,
+               find_unused_parameters=bool(getattr(model, "has_unused_parameters", False)))
 
-        writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=global_step if state is not None else None)
 
+# --------------------------------------------------------------------------------------------
+# Training: one epoch, validation, the epoch log
+# --------------------------------------------------------------------------------------------
+
+
+def train_one_epoch(net: nn.Module, data: ClipArrays, state: TrainState, loss_fn: nn.Module, cfg: Config,
+                    env: DistEnv, seed: int, with_video: bool, use_amp: bool) -> float:
+    """One pass over ``data`` (epoch ``state.epoch + 1``): drop-last batches of this process's share,
+    ``train.accumulate`` micro-batches per optimizer step, optional left-right swaps.
+
+    Returns:
+        The mean training loss per optimizer step (averaged over processes).
+
+    Raises:
+        NonFiniteLossError: the loss of a step was NaN or infinite (no optimizer step taken).
+    """
+    tc = cfg.train
+    epoch = state.epoch
+    model = _unwrap(net)
     visual_grid = tuple(cfg.features.fullview_grid) if cfg.features.visual_mode == "fullview" else None
-    meta = {"config_yaml": cfg.to_yaml(), "seed": int(seed), "run_id": run_id}
-    try:
-        for epoch in range(start_epoch, tc.epochs):
-            t0 = time.perf_counter()
-            net.train()
-            batches = epoch_batches(len(train_set), tc.batch_size, epoch, seed, env.world_size, env.rank)
-            swaps = swap_flags(len(train_set), epoch, seed) if tc.lr_swap else None
-            loss_sum = torch.zeros((), dtype=torch.float64)
-            for step, pos in enumerate(batches):
-                optimizer.zero_grad(set_to_none=True)
-                seen = torch.zeros((), dtype=torch.float64)
-                for micro in range(tc.accumulate):  # micro-batch m = elements m, m+A, ... of the batch
-                    mpos = pos[micro::tc.accumulate]
-                    audio, vid, tgt = train_set.fetch(mpos, env.device, with_video=video)
-                    if swaps is not None:
-                        audio, vid, tgt = _swap_some(audio, vid, tgt, swaps[mpos], cfg.features.audio_extra, visual_grid)
-                    sync = contextlib.nullcontext() if micro == tc.accumulate - 1 or not env.distributed else net.no_sync()
-                    with sync:
-                        with _autocast(env.device, use_amp):
-                            out = net(audio, vid)
-                        loss = loss_fn(out.float(), tgt) / tc.accumulate
-                        if scaler is not None:
-                            scaler.scale(loss).backward()
-                        else:
-                            loss.backward()
-                    seen += loss.detach().double().cpu()
-                if env.distributed:
-                    import torch.distributed as dist
-
-                    dist.all_reduce(seen)
-                    seen /= env.world_size
-                if not torch.isfinite(seen):
-                    raise NonFiniteLossError(
-                        f"non-finite training loss ({float(seen)}) at epoch {epoch + 1}, step {step + 1} "
-                        f"(global step {global_step + 1}); training stopped"
-                        + (f", the last good checkpoint {last_path} (after epoch {epoch}) is kept"
-                           if last_path.is_file() else ", no checkpoint had been written yet"))
-                if scaler is not None and tc.grad_clip > 0:
-                    scaler.unscale_(optimizer)
-                if tc.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-                if scaler is not None:
-                    scaler.step(optimizer)
-                    scaler.update()
+    net.train()
+    batches = epoch_batches(len(data), tc.batch_size, epoch, seed, env.world_size, env.rank)
+    swaps = swap_flags(len(data), epoch, seed) if tc.lr_swap else None
+    loss_sum = torch.zeros((), dtype=torch.float64)
+    for step, pos in enumerate(batches):
+        state.optimizer.zero_grad(set_to_none=True)
+        seen = torch.zeros((), dtype=torch.float64)
+        for micro in range(tc.accumulate):  # micro-batch m = elements m, m+A, ... of the batch
+            mpos = pos[micro::tc.accumulate]
+            audio, vid, tgt = data.fetch(mpos, env.device, with_video=with_video)
+            if swaps is not None:
+                audio, vid, tgt = _swap_some(audio, vid, tgt, swaps[mpos], cfg.features.audio_extra, visual_grid)
+            sync = contextlib.nullcontext() if micro == tc.accumulate - 1 or not env.distributed else net.no_sync()
+            with sync:
+                with _autocast(env.device, use_amp):
+                    out = net(audio, vid)
+                loss = loss_fn(out.float(), tgt) / tc.accumulate
+                if state.scaler is not None:
+                    state.scaler.scale(loss).backward()
                 else:
-                    optimizer.step()
-                loss_sum += seen
-                global_step += 1
-                if scheduler is not None and tc.scheduler == "warmup_cosine":
-                    scheduler.step()
-            if scheduler is not None and tc.scheduler == "cosine":
-                scheduler.step()
-            train_loss = float(loss_sum) / max(1, len(batches))
-            wall += time.perf_counter() - t0
-            if env.is_main:
-                record: dict[str, Any] = {"epoch": epoch + 1, "step": global_step, "train_loss": train_loss,
-                                          "lr": optimizer.param_groups[0]["lr"]}
-                improved = True
-                if val_set is not None:
-                    val_loss, metrics, _ = evaluate(model, val_set, cfg, env.device, loss_fn)
-                    record["val_loss"] = val_loss
-                    record["val"] = {k: metrics[k] for k in METRIC_KEYS}
-                    score = _score(metrics, tc.select_metric)
-                    improved = score >= best_score  # ties go to the later epoch, as the baseline
-                    if improved:
-                        best_score, best_epoch = score, epoch + 1
-                else:
-                    best_epoch = epoch + 1
-                record.update({"best_epoch": best_epoch, "epoch_time_s": time.perf_counter() - t0})
-                _append_log(run_dir / "log.jsonl", _json_safe(record))
-                if writer is not None:
-                    writer.add_scalar("loss/train", train_loss, global_step)
-                    for k, v in record.get("val", {}).items():
-                        if v is not None and math.isfinite(v):
-                            writer.add_scalar(f"val/{k}", v, global_step)
-                    if "val_loss" in record and math.isfinite(record["val_loss"]):
-                        writer.add_scalar("loss/val", record["val_loss"], global_step)
-                    writer.flush()
-                common = dict(meta, epoch=epoch + 1, global_step=global_step, best_score=best_score,
-                              best_epoch=best_epoch, train_wall_s=wall, world_size=env.world_size)
-                if improved:
-                    save_checkpoint(best_path, model, **common)
-                save_checkpoint(
-                    last_path, model, **common,
-                    optimizer_state=optimizer.state_dict(),
-                    scheduler_state=scheduler.state_dict() if scheduler is not None else None,
-                    scaler_state=scaler.state_dict() if scaler is not None else None,
-                    rng_torch=torch.get_rng_state(),
-                    rng_cuda=torch.cuda.get_rng_state(env.device) if env.device.type == "cuda" else None,
-                )
-                log.info("epoch %d/%d  loss %.4f  %s  (%.1f s)", epoch + 1, tc.epochs, train_loss,
-                         " ".join(f"{k} {v:.3f}" for k, v in record.get("val", {}).items() if v is not None),
-                         record["epoch_time_s"])
-            _barrier(env)
-    finally:
-        if writer is not None:
-            writer.close()
-    if env.is_main:
-        if cfg.eval.onscreen_decision == "threshold" and cfg.eval.tune_onscreen_threshold and val_set is not None:
-            tune_onscreen_threshold(run_dir, val_set, cfg, env.device)
-        predict(run_dir, split="dev-test", data_root=data_root)
-    _barrier(env)
-    return run_dir
+                    loss.backward()
+            seen += loss.detach().double().cpu()
+        if env.distributed:
+            import torch.distributed as dist
+
+            dist.all_reduce(seen)
+            seen /= env.world_size
+        if not torch.isfinite(seen):
+            raise NonFiniteLossError(f"non-finite training loss ({float(seen)}) at epoch {epoch + 1}, step {step + 1} "
+                                     f"(global step {state.global_step + 1}); training stopped")
+        state.optimizer_step(model.parameters(), tc.grad_clip)
+        loss_sum += seen
+    return float(loss_sum) / max(1, len(batches))
 
 
-# candidates of the tuned on-screen threshold; 1.0 (p > 1 never holds: every event off-screen, what the
-# baseline's truncation writes) lets the validation rooms say that the on-screen output does not help
-ONSCREEN_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 21))
-TUNED_THRESHOLD = "onscreen_threshold.json"
+def _score(metrics: dict, key: str) -> float:
+    v = metrics.get(key, float("nan"))
+    return -math.inf if v is None or not math.isfinite(v) else float(v)
 
 
-def tune_onscreen_threshold(run_dir: Path, val_set: ClipArrays, cfg: Config, device: torch.device) -> float:
-    """The on-screen threshold that maximises F20_on of the best checkpoint on the validation rooms
-    (ties: the one closest to 0.5), written to ``<run>/onscreen_threshold.json`` with every candidate's
-    score; :func:`predict` then decodes with it. Dev-test is never looked at."""
-    from dataclasses import replace
-
-    from avseld.metrics import compute_seld_metrics, metric_kwargs
-
-    model = load_model(run_dir).to(device)
-    outputs = config_outputs(model, val_set, cfg, device)
-    refs = val_set.ref_labels()
-    scores = {}
-    for t in ONSCREEN_THRESHOLDS:
-        ecfg = replace(cfg.eval, onscreen_threshold=t)
-        preds = {n: decode_output(o, ecfg) for n, o in zip(val_set.clip_names, outputs)}
-        scores[t] = float(compute_seld_metrics(refs, preds, **metric_kwargs(cfg.eval))["F20_on"])
-    best = max(ONSCREEN_THRESHOLDS, key=lambda t: (scores[t], -abs(t - 0.5)))
-    write_json_atomic(run_dir / TUNED_THRESHOLD, {"threshold": best, "val_F20_on": {str(k): v for k, v in scores.items()},
-                                                  "checkpoint": "best"})
-    log.info("%s: on-screen threshold %.2f (validation F20_on %.3f; 0.5 gives %.3f)", run_dir.name, best,
-             scores[best], scores[0.5])
-    return best
+def validate(model: nn.Module, val_set: ClipArrays, cfg: Config, device: torch.device,
+             loss_fn: nn.Module) -> tuple[dict[str, Any], float]:
+    """Validation loss and metrics for the epoch log (``{"val_loss", "val"}``) and the selection score
+    (``train.select_metric``; -inf when undefined)."""
+    val_loss, metrics, _ = evaluate(model, val_set, cfg, device, loss_fn)
+    return {"val_loss": val_loss, "val": {k: metrics[k] for k in METRIC_KEYS}}, _score(metrics, cfg.train.select_metric)
 
 
-def tuned_eval(run_dir: Path, cfg: Config) -> Config:
-    """``cfg`` with the run's tuned on-screen threshold applied, when it has one."""
-    path = Path(run_dir) / TUNED_THRESHOLD
-    if cfg.eval.onscreen_decision == "threshold" and cfg.eval.tune_onscreen_threshold and path.is_file():
-        return cfg.with_overrides({"eval.onscreen_threshold": float(json.loads(path.read_text())["threshold"])})
-    return cfg
+class EpochLogger:
+    """Writes each epoch's record to ``log.jsonl`` and TensorBoard (rank 0 only).
+
+    Args:
+        run: the run folder.
+        tensorboard: also write TensorBoard events.
+        purge_step: on resume, TensorBoard events after this step are dropped.
+        n_epochs: the run's epochs (for the log line).
+    """
+
+    def __init__(self, run: RunFolder, tensorboard: bool, purge_step: int | None, n_epochs: int):
+        self.run, self.n_epochs, self.writer = run, n_epochs, None
+        if tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(run.tensorboard_dir), purge_step=purge_step)
+
+    def log(self, record: dict[str, Any]) -> None:
+        self.run.append_log(record)
+        if self.writer is not None:
+            step = record["step"]
+            self.writer.add_scalar("loss/train", record["train_loss"], step)
+            for k, v in record.get("val", {}).items():
+                if v is not None and math.isfinite(v):
+                    self.writer.add_scalar(f"val/{k}", v, step)
+            if "val_loss" in record and math.isfinite(record["val_loss"]):
+                self.writer.add_scalar("loss/val", record["val_loss"], step)
+            self.writer.flush()
+        log.info("epoch %d/%d  loss %.4f  %s  (%.1f s)", record["epoch"], self.n_epochs, record["train_loss"],
+                 " ".join(f"{k} {v:.3f}" for k, v in record.get("val", {}).items() if v is not None),
+                 record["epoch_time_s"])
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
 
 
 def _swap_some(audio, video, targets, flags: np.ndarray, audio_extra, visual_grid):
@@ -578,13 +403,161 @@ def _swap_some(audio, video, targets, flags: np.ndarray, audio_extra, visual_gri
 
 
 # --------------------------------------------------------------------------------------------
+# Training: the whole run
+# --------------------------------------------------------------------------------------------
+
+
+def train(
+    cfg: Config,
+    model_name: str,
+    seed: int,
+    data_root: str | Path,
+    cache_root: str | Path,
+    runs_root: str | Path,
+    run_id: str | None = None,
+    resume: bool = False,
+    workdir: str | Path | None = None,
+) -> Path:
+    """Train ``model_name`` on the cached features of ``data_root``; predict dev-test; return the run dir.
+
+    ``cfg`` is taken as resolved: callers apply :func:`avseld.models.variant_config_overrides`
+    themselves (the CLI and the study do). Under ``torchrun`` every process calls this; rank 0
+    logs, checkpoints and predicts.
+
+    Args:
+        cfg: the configuration (profile + overrides).
+        model_name: registered variant.
+        seed: seeds model initialisation, batch order, dropout and augmentation.
+        data_root: dataset root (DCASE layout); used to build a missing feature cache and as the
+            reference folder of ``metrics.json``.
+        cache_root: feature-cache root.
+        runs_root: where run folders go.
+        run_id: folder name (default :func:`avseld.runs.run_id`, the study's).
+        resume: continue from ``checkpoints/last.pt`` (a finished run is returned unchanged).
+        workdir: the folder ``metrics.json`` names paths relative to (default: the current directory).
+
+    Raises:
+        ConfigError: the run folder exists and ``resume`` is False, or bad training settings.
+        NonFiniteLossError: the loss became non-finite (``last.pt`` of the previous epoch is kept).
+    """
+    env = setup_distributed(cfg.train.device)
+    if cfg.train.num_threads > 0:
+        torch.set_num_threads(cfg.train.num_threads)
+    data_root, cache_root, runs_root = Path(data_root), Path(cache_root), Path(runs_root)
+    cfg = cfg.with_overrides({"model.name": model_name, "train.seed": int(seed)})
+    run = RunFolder(runs_root / (run_id or runs.run_id(cfg, seed)))
+    opened = open_run(run, cfg, resume, env)
+    if opened is None:
+        return run.path
+    cfg, resumed = opened
+    cfg = cfg.with_overrides({"data.root": str(data_root), "data.cache_dir": str(cache_root), "data.runs_dir": str(runs_root)})
+    tc = cfg.train
+    check_train_settings(tc, env)
+
+    cache_dir = feature_cache_dir(cfg, cache_root)
+    if env.is_main:
+        cache_dir = ensure_feature_cache(cfg, data_root, cache_root, need=(*cfg.data.train_splits, *cfg.data.test_splits))
+    _barrier(env)
+    video = uses_video(model_name)
+    train_all, train_set, val_set = training_sets(cfg, cache_dir, video)
+
+    model = build_train_model(cfg, model_name, seed, train_all, cache_dir, env.device)
+    use_amp = (tc.amp and env.device.type == "cuda") or (tc.cpu_bf16 and env.device.type == "cpu")
+    state = TrainState.build(model, tc, len(train_set) // tc.batch_size, env.device, use_amp)
+    loss_fn = ADPITLoss(mask_onscreen=tc.onscreen_mask, distance_scale_m=tc.distance_scale_m)
+    if resumed is not None:
+        state.restore(model, resumed, run.checkpoint("last"), env.device)
+        log.info("resuming %s after epoch %d", run.path, state.epoch)
+        if env.is_main:  # drop log lines of epochs the checkpoint does not contain
+            run.truncate_log(state.epoch)
+    else:
+        torch.manual_seed(seed + 7919 * env.rank)  # per-rank dropout streams; rank 0 = single process
+    if env.is_main:
+        run.save_config(cfg)
+
+    net = distribute(model, env)
+    logger = EpochLogger(run, env.is_main and tc.tensorboard, state.global_step if resumed is not None else None,
+                         tc.epochs)
+    meta = {"config_yaml": cfg.to_yaml(), "seed": int(seed), "run_id": run.id}
+    try:
+        while state.epoch < tc.epochs:
+            t0 = time.perf_counter()
+            try:
+                train_loss = train_one_epoch(net, train_set, state, loss_fn, cfg, env, seed, video, use_amp)
+            except NonFiniteLossError as e:
+                last = run.checkpoint("last")
+                raise NonFiniteLossError(str(e) + (f", the last good checkpoint {last} (after epoch {state.epoch}) is kept"
+                                                   if last.is_file() else ", no checkpoint had been written yet")) from None
+            state.end_epoch()
+            state.wall_s += time.perf_counter() - t0
+            if env.is_main:
+                record: dict[str, Any] = {"epoch": state.epoch, "step": state.global_step, "train_loss": train_loss,
+                                          "lr": state.optimizer.param_groups[0]["lr"]}
+                score = None
+                if val_set is not None:
+                    val, score = validate(model, val_set, cfg, env.device, loss_fn)
+                    record.update(val)
+                improved = state.select(score)
+                record.update({"best_epoch": state.best_epoch, "epoch_time_s": time.perf_counter() - t0})
+                logger.log(record)
+                state.save(run.checkpoint("best"), run.checkpoint("last"), model, improved, env.device, meta,
+                           env.world_size)
+            _barrier(env)
+    finally:
+        logger.close()
+    if env.is_main:
+        if cfg.eval.onscreen_decision == "threshold" and cfg.eval.tune_onscreen_threshold and val_set is not None:
+            tune_onscreen_threshold(run.path, val_set, cfg, env.device)
+        predict(run.path, split="dev-test", data_root=data_root, workdir=workdir)
+    _barrier(env)
+    return run.path
+
+
+# candidates of the tuned on-screen threshold; 1.0 (p > 1 never holds: every event off-screen, what the
+# baseline's truncation writes) lets the validation rooms say that the on-screen output does not help
+ONSCREEN_THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(1, 21))
+
+
+def tune_onscreen_threshold(run_dir: Path, val_set: ClipArrays, cfg: Config, device: torch.device) -> float:
+    """The on-screen threshold that maximises F20_on of the best checkpoint on the validation rooms
+    (ties: the one closest to 0.5), written to ``<run>/onscreen_threshold.json`` with every candidate's
+    score; :func:`predict` then decodes with it. Dev-test is never looked at."""
+    from dataclasses import replace
+
+    from avseld.metrics import compute_seld_metrics, metric_kwargs
+
+    model = load_model(run_dir).to(device)
+    outputs = config_outputs(model, val_set, cfg, device)
+    refs = val_set.ref_labels()
+    scores = {}
+    for t in ONSCREEN_THRESHOLDS:
+        ecfg = replace(cfg.eval, onscreen_threshold=t)
+        preds = {n: decode_output(o, ecfg) for n, o in zip(val_set.clip_names, outputs)}
+        scores[t] = float(compute_seld_metrics(refs, preds, **metric_kwargs(cfg.eval))["F20_on"])
+    best = max(ONSCREEN_THRESHOLDS, key=lambda t: (scores[t], -abs(t - 0.5)))
+    write_json_atomic(RunFolder(run_dir).threshold_path, {"threshold": best, "val_F20_on": {str(k): v for k, v in scores.items()},
+                                                          "checkpoint": "best"})
+    log.info("%s: on-screen threshold %.2f (validation F20_on %.3f; 0.5 gives %.3f)", run_dir.name, best,
+             scores[best], scores[0.5])
+    return best
+
+
+def tuned_eval(run_dir: Path, cfg: Config) -> Config:
+    """``cfg`` with the run's tuned on-screen threshold applied, when it has one."""
+    path = RunFolder(run_dir).threshold_path
+    if cfg.eval.onscreen_decision == "threshold" and cfg.eval.tune_onscreen_threshold and path.is_file():
+        return cfg.with_overrides({"eval.onscreen_threshold": float(json.loads(path.read_text())["threshold"])})
+    return cfg
+
+
+# --------------------------------------------------------------------------------------------
 # Prediction from a run folder
 # --------------------------------------------------------------------------------------------
 
 
 def load_model(run_dir: str | Path, which: str = "best") -> nn.Module:
     """The model of a run, rebuilt from ``checkpoints/<which>.pt``, in eval mode on CPU."""
-    path = Path(run_dir) / "checkpoints" / f"{which}.pt"
+    path = RunFolder(run_dir).checkpoint(which)
     model = model_from_checkpoint(load_checkpoint(path), path)
     return model.eval()
 
@@ -597,6 +570,7 @@ def predict(
     checkpoint: str = "best",
     video_control: str | None = None,
     onscreen_decision: str | None = None,
+    workdir: str | Path | None = None,
 ) -> Path:
     """Write one DCASE CSV per clip of ``split`` to ``<run_dir>/predictions/<split>/``.
 
@@ -609,8 +583,8 @@ def predict(
     control: same model, same outputs).
 
     For a labelled split the scores go to ``metrics.json`` (dev-test) or ``metrics_<split>.json``,
-    with ``ref_dir`` (``<data_root>/metadata_dev``, scoreable by ``avseld evaluate``), ``pred_dir``
-    and provenance. Works on the eval layout (no labels: CSVs only).
+    with ``ref_dir`` (``<data_root>/metadata_dev``) and ``pred_dir`` relative to ``workdir`` (from
+    there scoreable by ``avseld evaluate``; :meth:`avseld.runs.RunFolder.scored_folders`) and provenance. Works on the eval layout (no labels: CSVs only).
 
     Args:
         run_dir: a run folder made by :func:`train`.
@@ -619,28 +593,20 @@ def predict(
             not cached yet are extracted from it.
         cache_root: feature-cache root (default: the run's).
         checkpoint: ``best`` or ``last``.
+        workdir: the folder the metrics record names paths relative to (default: the current directory).
 
     Returns:
         The prediction folder.
     """
-    run_dir = Path(run_dir)
-    cfg_path = run_dir / "config.yaml"
-    if not cfg_path.is_file():
-        raise DataError(f"{run_dir}: not a run folder (no config.yaml)")
-    cfg = tuned_eval(run_dir, load_config_file(cfg_path))
+    run = RunFolder(run_dir)
+    run_dir = run.path
+    cfg = tuned_eval(run_dir, run.read_config())
     data_root = Path(data_root) if data_root is not None else Path(cfg.data.root)
     cache_root = Path(cache_root) if cache_root is not None else Path(cfg.data.cache_dir)
     device = resolve_device(cfg.train.device)
     t0 = time.perf_counter()
     model = load_model(run_dir, checkpoint).to(device)
-    cache_dir = feature_cache_dir(cfg, cache_root)
-    from avseld.cache import missing_splits
-
-    if missing_splits(cache_dir, [split]):
-        from avseld.cache import build_feature_cache
-
-        log.info("split '%s' is not cached: extracting features from %s", split, data_root)
-        cache_dir = Path(build_feature_cache(cfg.with_overrides({"data.root": str(data_root)}), data_root, cache_root))
+    cache_dir = ensure_feature_cache(cfg.with_overrides({"data.root": str(data_root)}), data_root, cache_root, need=[split])
     arrays = load_clip_arrays(cache_dir, split, need_video=model.uses_video)
     out_name = prediction_name(split, video_control, onscreen_decision)
     if video_control is not None:
@@ -652,12 +618,7 @@ def predict(
     outputs = config_outputs(model, arrays, cfg, device)
     preds = {n: decode_output(o, cfg.eval) for n, o in zip(arrays.clip_names, outputs)}
 
-    pred_dir = run_dir / "predictions" / out_name
-    tmp = Path(tempfile.mkdtemp(prefix=f".{split}.tmp.", dir=pred_dir.parent if pred_dir.parent.exists() else _mk(pred_dir.parent)))
-    write_predictions(tmp, preds)
-    if pred_dir.exists():
-        shutil.rmtree(pred_dir)
-    os.replace(tmp, pred_dir)
+    pred_dir = run.write_predictions(out_name, preds)
     log.info("wrote %d prediction CSVs to %s", len(preds), pred_dir)
 
     if arrays.labels is not None:
@@ -667,7 +628,7 @@ def predict(
         from avseld.provenance import cache_digests, environment, git_state
 
         metrics = compute_seld_metrics(arrays.ref_labels(), preds, **metric_kwargs(cfg.eval))
-        last = _peek(run_dir / "checkpoints" / f"{checkpoint}.pt")
+        last = _peek(run.checkpoint(checkpoint))
         record = {k: metrics[k] for k in METRIC_KEYS}
         record.update({
             "classwise": metrics["classwise"],
@@ -676,8 +637,7 @@ def predict(
             "video_control": video_control,
             "onscreen_decision": cfg.eval.onscreen_decision,
             "onscreen_threshold": cfg.eval.onscreen_threshold,
-            "ref_dir": str((data_root / "metadata_dev").resolve()),
-            "pred_dir": str(pred_dir.resolve()),
+            **run.folder_fields(out_name, data_root / "metadata_dev", Path.cwd() if workdir is None else workdir),
             "model": cfg.model.name,
             "run_id": run_dir.name,
             "checkpoint": checkpoint,
@@ -697,24 +657,8 @@ def predict(
                                                                 (*cfg.data.train_splits, split), cache_dir)),
             },
         })
-        write_json_atomic(run_dir / metrics_name(out_name), _json_safe(record))
+        run.write_metrics(out_name, record)
     return pred_dir
-
-
-def prediction_name(split: str, video_control: str | None = None, onscreen_decision: str | None = None) -> str:
-    """The folder under ``<run>/predictions/`` that :func:`predict` writes: ``<split>``, then
-    ``.video-<control>`` and ``.onscreen-<rule>`` for a control."""
-    name = split
-    if video_control is not None:
-        name += f".video-{video_control}"
-    if onscreen_decision is not None:
-        name += f".onscreen-{onscreen_decision}"
-    return name
-
-
-def metrics_name(prediction: str) -> str:
-    """The scores file of a prediction folder: ``metrics.json`` for dev-test, else ``metrics_<name>.json``."""
-    return "metrics.json" if prediction == "dev-test" else f"metrics_{prediction}.json"
 
 
 VIDEO_CONTROLS = ("zeros", "shuffled")
@@ -745,11 +689,6 @@ def video_control_arrays(arrays: ClipArrays, control: str, seed: int = 0) -> Cli
                    audio=np.asarray(arrays.audio[rows]), video=video,
                    targets=None if arrays.targets is None else np.asarray(arrays.targets[rows]),
                    rows=np.arange(len(rows), dtype=np.int64))
-
-
-def _mk(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def _peek(path: Path) -> dict[str, Any]:

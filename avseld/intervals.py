@@ -50,15 +50,14 @@ def run_statistics(run_dir: str | Path, split: str | None = None) -> RunStatisti
         run_dir: a finished run folder.
         split: a prediction folder under ``<run>/predictions/`` (default: the one scored in metrics.json).
     """
-    from avseld.config import load_config_file
     from avseld.metrics import metric_kwargs, read_folders
     from avseld.metrics.scoring import clip_statistics
-    from avseld.report import run_folders
+    from avseld.runs import RunFolder
 
-    run_dir = Path(run_dir)
-    refs, preds = read_folders(*run_folders(run_dir, split))  # what `avseld evaluate` reads, checked alike
+    run = RunFolder(run_dir)
+    refs, preds = read_folders(*run.scored_folders(split))  # what `avseld evaluate` reads, checked alike
     names = sorted(preds)
-    kw = metric_kwargs(load_config_file(run_dir / "config.yaml").eval)
+    kw = metric_kwargs(run.read_config().eval)
     stats = clip_statistics([(refs[n], preds[n]) for n in names], kw.get("doa_threshold", 20.0),
                             kw.get("dist_threshold", 1.0), kw.get("full_clip", False))
     return RunStatistics(tuple(names), stats, kw.get("average", "macro"))

@@ -8,7 +8,6 @@ OSA in percent, DOAE in degrees.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ import pandas as pd
 from avseld.atomic import write_text_atomic
 from avseld.errors import DataError
 from avseld.layout import CLASS_NAMES
+from avseld.runs import RunFolder
 
 log = logging.getLogger(__name__)
 
@@ -46,41 +46,18 @@ Evaluator = Callable[..., dict]
 
 def read_run_metrics(run_dir: str | Path) -> dict:
     """The ``metrics.json`` record of a run (raises :class:`DataError` naming a missing file)."""
-    path = Path(run_dir) / "metrics.json"
-    if not path.is_file():
-        raise DataError(f"{path}: run has no metrics record (not finished?)")
-    return json.loads(path.read_text())
-
-
-def _resolve(p: str | Path, *bases: Path) -> Path:
-    p = Path(p)
-    if p.is_absolute():
-        return p
-    for b in bases:
-        if (b / p).exists():
-            return b / p
-    return bases[0] / p if bases else p
+    return RunFolder(run_dir).read_metrics()
 
 
 def run_folders(run_dir: str | Path, split: str | None = None) -> tuple[Path, Path]:
-    """The (reference, prediction) folders a run was scored on, from its metrics record.
-
-    The reference folder may be flat or a folder of split folders (``metadata_dev/``), as
-    :func:`avseld.metrics.evaluate_folders` accepts; reference files without a prediction are skipped.
+    """The (reference, prediction) folders a run was scored on, from its metrics record
+    (:meth:`avseld.runs.RunFolder.scored_folders`; reference files without a prediction are skipped).
 
     Args:
         run_dir: a finished run folder.
         split: a prediction split folder name to use instead of the recorded one.
     """
-    run_dir = Path(run_dir)
-    m = read_run_metrics(run_dir)
-    bases = (run_dir, run_dir.parent.parent.parent, Path.cwd())  # run, workdir (data/runs/<id>), cwd
-    pred = run_dir / "predictions" / split if split else _resolve(m["pred_dir"], *bases)
-    ref = _resolve(m["ref_dir"], *bases)
-    for p in (ref, pred):
-        if not p.is_dir():
-            raise DataError(f"{p}: folder recorded by {run_dir / 'metrics.json'} does not exist")
-    return ref, pred
+    return RunFolder(run_dir).scored_folders(split)
 
 
 def _reference_files(ref_dir: Path) -> dict[str, Path]:
@@ -100,11 +77,10 @@ def _label_pairs(run_dir: Path) -> Iterator[tuple[np.ndarray, np.ndarray]]:
 
 
 def _eval_kwargs(run_dir: Path) -> dict[str, Any]:
-    from avseld.config import load_config_file
     from avseld.metrics import metric_kwargs
 
-    path = run_dir / "config.yaml"
-    return metric_kwargs(load_config_file(path).eval) if path.is_file() else {}
+    run = RunFolder(run_dir)
+    return metric_kwargs(run.read_config().eval) if run.config_path.is_file() else {}
 
 
 def score_run(run_dir: str | Path, split: str | None = None, evaluate: Evaluator | None = None) -> dict:
@@ -506,7 +482,7 @@ def convergence_table(runs: dict[str, list[Path]], workdir: Path | None = None, 
     rows = []
     for label, dirs in runs.items():
         for d in dirs:
-            log = [json.loads(x) for x in (Path(d) / "log.jsonl").read_text().splitlines() if x.strip()]
+            log = RunFolder(d).read_log(required=True)
             f = [100.0 * (r.get("val") or {}).get("F20", math.nan) if (r.get("val") or {}).get("F20") is not None
                  else math.nan for r in log]
             if not f:

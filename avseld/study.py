@@ -2,16 +2,15 @@
 
 Follows the seed report (Sun & Gao, DCASE 2025 Task 3 technical report): the baseline replica, the
 report's AV-SELD, our AV-SELD+ and the ablations of section 04 are each a *system* = a registered
-model name plus dotted config overrides. A run's id is deterministic
-(``<model>-<config-hash>-s<seed>``), so a finished run is found and skipped on a rerun and notebooks
-02, 03 and 04 share the runs where they coincide (the ``avseld`` run of 03 is 04's reference).
+model name plus dotted config overrides. A run's id is deterministic (:func:`avseld.runs.run_id`,
+``<model>-<config-hash>-s<seed>``, the id ``avseld train`` gives the same run), so a finished run is
+found and skipped on a rerun and notebooks 02, 03 and 04 share the runs where they coincide (the
+``avseld`` run of 03 is 04's reference).
 Notebooks talk to each other only through the files these functions write under the workdir.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from avseld.cache import FEATURE_CODE_VERSION, feature_cache_dir, feature_key
+from avseld.cache import feature_cache_dir, feature_key
 from avseld.config import Config, load_config
 from avseld.errors import ConfigError, DataError
+from avseld.runs import is_finished, metrics_name, prediction_name, run_id  # noqa: F401 (run_id: the study's ids)
 
 log = logging.getLogger(__name__)
 
@@ -119,33 +119,11 @@ def ablation_keys(study: "Study") -> list[str]:
     refs = list(dict.fromkeys(ablation_references(variants).values()))
     return [*refs, *[k for k in variants if k not in refs]]
 
-# keys left out of the run hash: they change where or how fast a run goes, not what it computes
-_HASH_EXCLUDE = {("train", "seed"), ("train", "device"), ("train", "num_workers"), ("train", "num_threads"),
-                 ("features", "device"),
-                 ("features", "batch_frames"), ("synth", "n_workers")}
-
-
 def get_system(key: str) -> System:
     """Look a system up by key; an unknown key raises :class:`ConfigError` listing the known ones."""
     if key not in SYSTEMS:
         raise ConfigError(f"unknown system '{key}' (known: {', '.join(SYSTEMS)})")
     return SYSTEMS[key]
-
-
-def run_id(cfg: Config, seed: int) -> str:
-    """Deterministic run id ``<model>-<hash>-s<seed>`` of a resolved system config.
-
-    The hash covers everything that changes what a run computes (data, synth, features, model,
-    train, eval) and leaves out the seed (in the name), devices, worker counts and the report section.
-    """
-    d = cfg.to_dict()
-    d = {k: v for k, v in d.items() if k in ("data", "synth", "features", "model", "train", "eval")}
-    for section, key in _HASH_EXCLUDE:
-        d[section].pop(key, None)
-    d["data"] = {k: v for k, v in d["data"].items() if k not in ("cache_dir", "runs_dir")}
-    d["features_code"] = FEATURE_CODE_VERSION  # new extraction code: new features, new runs
-    blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
-    return f"{cfg.model.name}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}-s{seed}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -303,7 +281,7 @@ def ensure_features(study: Study, keys: tuple[str, ...] | list[str] = ()) -> lis
     Returns:
         The cache folders, one per distinct feature configuration, in first-use order.
     """
-    from avseld.cache import build_feature_cache
+    from avseld.cache import ensure_feature_cache
 
     rc = study.cfg.report
     workers = dict(n_workers=rc.parallel_runs, threads_per_worker=rc.threads_per_run) if rc.parallel_runs > 1 else {}
@@ -317,7 +295,7 @@ def ensure_features(study: Study, keys: tuple[str, ...] | list[str] = ()) -> lis
         if h in seen:
             continue
         seen.add(h)
-        out.append(Path(build_feature_cache(scfg, study.data_root, study.cache_root, **workers)))
+        out.append(ensure_feature_cache(scfg, study.data_root, study.cache_root, **workers))
     return out
 
 
@@ -332,13 +310,8 @@ def cache_dir_for(study: Study, key: str) -> Path:
 # --------------------------------------------------------------------------------------------
 
 
-def is_finished(run_dir: Path) -> bool:
-    """A run is finished when its metrics record and dev-test predictions exist."""
-    return (run_dir / "metrics.json").is_file() and (run_dir / "predictions").is_dir()
-
-
 def _train_job(scfg: Config, model: str, seed: int, data_root: Path, cache_root: Path, runs_root: Path,
-               rid: str, n_threads: int) -> str:
+               rid: str, workdir: Path, n_threads: int) -> str:
     """Train and predict one (system, seed); runs in the study process or in a worker process."""
     from avseld import engine
     from avseld.logging_setup import setup_logging
@@ -347,10 +320,10 @@ def _train_job(scfg: Config, model: str, seed: int, data_root: Path, cache_root:
     if n_threads:
         scfg = scfg.with_overrides({"train.num_threads": n_threads})
     run_dir = Path(engine.train(scfg.with_overrides({"train.seed": int(seed)}), model, int(seed), data_root,
-                                cache_root, runs_root, run_id=rid,
+                                cache_root, runs_root, run_id=rid, workdir=workdir,
                                 resume=True))  # continues an interrupted run; a new run starts from scratch
     if not is_finished(run_dir):
-        engine.predict(run_dir, split="dev-test", data_root=data_root)
+        engine.predict(run_dir, split="dev-test", data_root=data_root, workdir=workdir)
     return str(run_dir)
 
 
@@ -397,7 +370,8 @@ def run_systems(study: Study, keys: tuple[str, ...] | list[str],
             if is_finished(run_dir):
                 log.info("%s: seed %d finished already (%s)", key, seed, rid)
             elif rid not in {j[6] for j in jobs}:
-                jobs.append((scfg, system.model, int(seed), study.data_root, study.cache_root, study.runs_root, rid))
+                jobs.append((scfg, system.model, int(seed), study.data_root, study.cache_root, study.runs_root, rid,
+                             study.workdir))
     if not jobs:
         return out
     ensure_features(study, list(keys))  # every cache first, so that workers never race to build one
@@ -482,7 +456,7 @@ def video_controls(study: Study, keys: tuple[str, ...] | list[str] = ()) -> dict
 
     Returns:
         ``{key: {prediction folder name: run folders}}`` (``dev-test.video-<control>``,
-        :func:`avseld.engine.prediction_name`).
+        :func:`avseld.runs.prediction_name`).
     """
     from avseld import engine
     from avseld.models import uses_video
@@ -502,10 +476,11 @@ def _control(study: Study, dirs: list[Path], **control: str) -> str:
     lacks it; return its prediction folder name."""
     from avseld import engine
 
-    name = engine.prediction_name("dev-test", **control)
+    name = prediction_name("dev-test", **control)
     for d in dirs:
-        if not (d / engine.metrics_name(name)).is_file():
-            engine.predict(d, split="dev-test", data_root=study.data_root, cache_root=study.cache_root, **control)
+        if not (d / metrics_name(name)).is_file():
+            engine.predict(d, split="dev-test", data_root=study.data_root, cache_root=study.cache_root,
+                           workdir=study.workdir, **control)
     return name
 
 
@@ -548,8 +523,6 @@ def table1_comparisons(study: Study, controls: dict[str, dict[str, list[Path]]] 
     pairs = [(sides[k], sides[systems[0]]) for k in systems[1:]]
     if ABLATION_REFERENCE in systems[1:]:
         pairs += [(sides[k], sides[ABLATION_REFERENCE]) for k in systems[systems.index(ABLATION_REFERENCE) + 1:]]
-    from avseld.engine import prediction_name
-
     names = {prediction_name("dev-test", video_control="zeros"): "video zeroed",
              prediction_name("dev-test", video_control="shuffled"): "video of another clip",
              prediction_name("dev-test", onscreen_decision="truncate"): "on-screen by truncation"}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import io
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,8 +149,9 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, float]:
 
 def read_log(run_dir: str | Path) -> pd.DataFrame:
     """A run's ``log.jsonl`` as a table (nested records flattened to ``a/b`` columns)."""
-    path = Path(run_dir) / "log.jsonl"
-    rows = [_flatten(json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+    from avseld.runs import RunFolder
+
+    rows = [_flatten(r) for r in RunFolder(run_dir).read_log(required=True)]
     return pd.DataFrame(rows)
 
 

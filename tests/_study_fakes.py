@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +9,7 @@ import numpy as np
 from avseld.config import Config
 from avseld.dataset import write_label_csv
 from avseld.metrics import evaluate_folders
+from avseld.runs import RunFolder
 
 TEST_SPLIT = "dev-test-synth"
 
@@ -54,24 +54,23 @@ def perturb(rows: np.ndarray, rng: np.random.Generator, az_noise: float, drop: f
 
 def make_run(workdir: Path, data_root: Path, run_id: str, seed: int, az_noise: float = 10.0, drop: float = 0.2,
              n_epochs: int = 3) -> Path:
-    """A finished run folder as the engine writes it: config, log, predictions, metrics record."""
-    run = workdir / "data" / "runs" / run_id
-    ref_dir = data_root / "metadata_dev" / TEST_SPLIT
-    pred_dir = run / "predictions" / TEST_SPLIT
-    rng = np.random.default_rng([seed, sum(run_id.encode())])
-    for ref in sorted(ref_dir.glob("*.csv")):
-        from avseld.dataset import read_label_csv
+    """A finished run folder, written through :class:`avseld.runs.RunFolder` as the engine writes it:
+    config, log (epochs from 1), predictions, metrics record."""
+    from avseld.dataset import read_label_csv
 
-        write_label_csv(pred_dir / ref.name, perturb(read_label_csv(ref), rng, az_noise, drop))
-    Config().save(run / "config.yaml")
+    run = RunFolder(workdir / "data" / "runs" / run_id)
+    ref_dir = data_root / "metadata_dev" / TEST_SPLIT
+    rng = np.random.default_rng([seed, sum(run_id.encode())])
+    preds = {ref.stem: perturb(read_label_csv(ref), rng, az_noise, drop) for ref in sorted(ref_dir.glob("*.csv"))}
+    run.save_config(Config())
+    pred_dir = run.write_predictions(TEST_SPLIT, preds)
     m = evaluate_folders(ref_dir, pred_dir)
     record = {k: m[k] for k in ("F20", "F20_on", "DOAE", "DE", "RDE", "OSA")}
     # as the engine records it: the split-folder root of the references
-    record.update(classwise=m["classwise"], ref_dir=str(data_root / "metadata_dev"), pred_dir=str(pred_dir),
+    record.update(classwise=m["classwise"], **run.folder_fields(TEST_SPLIT, data_root / "metadata_dev", workdir),
                   provenance={"seed": seed, "train_wall_s": 1.0})
-    (run / "metrics.json").write_text(json.dumps(record, default=float, allow_nan=True))
-    with open(run / "log.jsonl", "w") as f:
-        for e in range(n_epochs):
-            f.write(json.dumps({"epoch": e, "train_loss": 1.0 / (e + 1), "val": {"F20": 0.1 * e, "DOAE": 30 - e,
-                                "RDE": 0.5, "OSA": 0.7}}) + "\n")
-    return run
+    run.write_metrics("dev-test", record)
+    for e in range(1, n_epochs + 1):
+        run.append_log({"epoch": e, "train_loss": 1.0 / e, "val": {"F20": 0.1 * (e - 1), "DOAE": 31 - e,
+                        "RDE": 0.5, "OSA": 0.7}})
+    return run.path

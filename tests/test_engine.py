@@ -154,19 +154,17 @@ class _Stop(Exception):
 
 def test_resume_after_epoch_k_is_bit_identical(uninterrupted, tmp_path, monkeypatch):
     cfg, data, cache = _resume_data(tmp_path)
-    calls = {"n": 0}
-    real = engine._barrier
+    real = engine.train_one_epoch
 
-    def stop_after_two_epochs(env):  # called once before training, then after every epoch
-        calls["n"] += 1
-        real(env)
-        if calls["n"] == 3:
+    def stop_before_epoch_three(net, data, state, *args):  # interrupted once epoch 2 is checkpointed
+        if state.epoch == 2:
             raise _Stop
+        return real(net, data, state, *args)
 
-    monkeypatch.setattr(engine, "_barrier", stop_after_two_epochs)
+    monkeypatch.setattr(engine, "train_one_epoch", stop_before_epoch_three)
     with pytest.raises(_Stop):
         engine.train(cfg, "baseline_av", 0, data, cache, tmp_path / "runs", run_id="r")
-    monkeypatch.setattr(engine, "_barrier", real)
+    monkeypatch.setattr(engine, "train_one_epoch", real)
     assert load_checkpoint(tmp_path / "runs" / "r" / "checkpoints" / "last.pt")["epoch"] == 2
     assert not (tmp_path / "runs" / "r" / "metrics.json").exists()
     with pytest.raises(ConfigError, match="--resume"):
@@ -234,14 +232,20 @@ def test_interrupted_feature_cache_is_finished_before_training(tmp_path, monkeyp
 
     import avseld.cache
 
-    cfg, data, cache = make_dataset(tmp_path)
-    cache_dir = engine.feature_cache_dir(cfg, cache)
+    cfg, data, cache = make_dataset(tmp_path, overrides={"train.epochs": 1})
+    cache_dir = avseld.cache.feature_cache_dir(cfg, cache)
     calls = []
     monkeypatch.setattr(avseld.cache, "build_feature_cache", lambda c, d, r: calls.append(d) or cache_dir)
-    env = engine.DistEnv(world_size=1, rank=0, local_rank=0, device=torch.device("cpu"))
-    assert engine._ensure_cache(cfg, data, cache, env) == cache_dir and calls == []  # complete: used as is
-    for split in avseld.cache.list_cached_splits(cache_dir):
-        if split.startswith("dev-train"):
-            shutil.rmtree(cache_dir / split)
-    engine._ensure_cache(cfg, data, cache, env)
-    assert calls == [data]  # the train split is missing: extraction resumes
+    splits = (*cfg.data.train_splits, *cfg.data.test_splits)
+    assert avseld.cache.ensure_feature_cache(cfg, data, cache, need=splits) == cache_dir and calls == []  # complete
+    train_split = next(s for s in avseld.cache.list_cached_splits(cache_dir) if s.startswith("dev-train"))
+    shutil.move(cache_dir / train_split, tmp_path / "aside")
+
+    def finish(c, d, r):  # the "extraction" puts the missing split back
+        calls.append(d)
+        shutil.move(tmp_path / "aside", cache_dir / train_split)
+        return cache_dir
+
+    monkeypatch.setattr(avseld.cache, "build_feature_cache", finish)
+    run = engine.train(cfg, "baseline_audio", 0, data, cache, tmp_path / "runs")
+    assert calls == [data] and (run / "metrics.json").is_file()  # the train split was missing: extraction resumed

@@ -160,9 +160,9 @@ def test_table1_cells_are_recomputed_from_saved_predictions(smoke):
         for rel in runs:
             run = workdir / rel
             rec = json.loads((run / "metrics.json").read_text())
-            # what `avseld evaluate` prints for the run's saved predictions
+            # what `avseld evaluate` prints for the run's saved predictions (folders relative to the workdir)
             proc = subprocess.run([*AVSELD, "evaluate", "--ref", rec["ref_dir"], "--pred", rec["pred_dir"], "--json"],
-                                  capture_output=True, text=True, check=True, cwd=REPO)
+                                  capture_output=True, text=True, check=True, cwd=workdir)
             per_run.append(report.to_report_units(json.loads(proc.stdout)))
         for k in report.METRIC_KEYS:
             expected = float(np.mean([m[k] for m in per_run]))

@@ -15,7 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="dotted config override, applied after the variant's own overrides (repeatable)")
     p.add_argument("--resume", action="store_true", help="continue the run from checkpoints/last.pt")
-    p.add_argument("--run-id", default=None, help="run folder name (default: <model>-seed<N>-<config hash>)")
+    p.add_argument("--run-id", default=None, help="run folder name (default: <model>-<config hash>-s<N>, the id the study gives the same run)")
     p.add_argument("--data", default=None, help="dataset root (default: data.root)")
     p.add_argument("--cache", default=None, help="feature-cache root (default: data.cache_dir)")
     p.add_argument("--runs", default=None, help="runs root (default: data.runs_dir)")

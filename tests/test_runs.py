@@ -1,0 +1,77 @@
+"""The run folder: one run id for `avseld train` and the study, records that survive a moved workdir,
+and records of older runs (absolute paths) still read."""
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from avseld import report, study
+from avseld.runs import RunFolder, is_finished
+
+sys.path.insert(0, str(Path(__file__).parent))
+import engine_fixtures  # noqa: E402
+from _study_fakes import TEST_SPLIT, make_dataset, make_run  # noqa: E402
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """The CLI installs a stderr handler; drop it after each test."""
+    import logging
+
+    root = logging.getLogger("avseld")
+    before = list(root.handlers)
+    yield
+    for h in root.handlers[:]:
+        if h not in before:
+            root.removeHandler(h)
+
+
+def test_a_run_trained_from_the_command_line_is_the_studys_run(tmp_path):
+    from avseld.cli import main
+
+    _, data, cache = engine_fixtures.make_dataset(tmp_path / "fixture", overrides={"train.epochs": 1})
+    over = ["train.tensorboard=false", "train.epochs=1"]
+    st = study.open_study("smoke", tmp_path / "work", seeds=[0], overrides=over)
+    args = ["train", "--profile", "smoke", "--model", "avseld", "--seed", "0", "--data", str(data),
+            "--cache", str(cache), "--runs", str(st.runs_root)]
+    assert main([*args, *(a for o in over for a in ("--set", o))]) == 0
+    (expected,) = st.run_dirs("avseld")
+    assert is_finished(expected)
+    assert study.finished_runs(st, "avseld") == [expected]  # found, so a rerun of the study skips it
+    log = RunFolder(expected).read_log()
+    assert [r["epoch"] for r in log] == [1]
+
+
+def test_a_moved_workdir_is_rescored_from_its_records(tmp_path):
+    old = tmp_path / "old"
+    root = make_dataset(old / "data" / "synth_m")
+    run = make_run(old, root, "avseld-mmmm-s0", 0)
+    rec = RunFolder(run).read_metrics()
+    assert rec["ref_dir"] == "data/synth_m/metadata_dev"
+    assert rec["pred_dir"] == f"data/runs/avseld-mmmm-s0/predictions/{TEST_SPLIT}"
+    before = report.score_run(run)
+    shutil.move(old, tmp_path / "new")
+    moved = tmp_path / "new" / "data" / "runs" / run.name
+    ref, pred = RunFolder(moved).scored_folders()
+    assert ref == tmp_path / "new" / "data" / "synth_m" / "metadata_dev"
+    assert pred == moved / "predictions" / TEST_SPLIT
+    assert report.score_run(moved)["F20"] == before["F20"]
+
+
+def test_records_of_older_runs_with_absolute_paths_are_read(tmp_path):
+    root = make_dataset(tmp_path / "data" / "synth_o")
+    run = make_run(tmp_path, root, "avseld-oooo-s0", 0)
+    path = RunFolder(run).metrics_path()
+    rec = json.loads(path.read_text())
+    del rec["workdir"]  # as the engine wrote it before the run folder had a module
+    rec.update(ref_dir=str(root / "metadata_dev"), pred_dir=str(run / "predictions" / TEST_SPLIT))
+    path.write_text(json.dumps(rec))
+    shutil.copytree(tmp_path / "data", tmp_path / "elsewhere")  # the absolute paths still name the originals
+    ref, pred = RunFolder(tmp_path / "elsewhere" / "runs" / run.name).scored_folders()
+    assert (ref, pred) == (root / "metadata_dev", run / "predictions" / TEST_SPLIT)
