@@ -126,7 +126,8 @@ def resolve_model_args(cfg, name: str | None = None, in_channels: int | None = N
     (:data:`MODELS`), every ``model.*`` field the class takes whose value is not None (None means
     "the variant's value"; any other value, the default included, is used), ``input_norm`` when
     ``train.standardize`` is on, then the cached features' ``in_channels`` and ``visual_shape``
-    (the latter only for variants that take video). Names are checked against the constructor.
+    (the latter only for variants that take video). Fields the class does not take are left out (one
+    profile serves every system); the variant's own names are checked at :func:`register`.
 
     Args:
         cfg: the resolved :class:`avseld.config.Config`.
