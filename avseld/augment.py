@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from avseld.features.audio import swap_permutation
+from avseld.layout import target_field
 
 Array = TypeVar("Array", np.ndarray, torch.Tensor)
 
@@ -71,7 +72,8 @@ def swap_video(video_feat: Array, visual_grid: tuple[int, int] | None = None) ->
 def swap_targets(targets: Array) -> Array:
     """Mirror ``(..., 5, 13)`` targets (ADPIT ``(..., 6, 5, 13)`` or single-ACCDOA): y negated."""
     out = targets.clone() if isinstance(targets, torch.Tensor) else np.array(targets, copy=True)
-    out[..., 2, :] = -out[..., 2, :]
+    y = target_field("y")
+    out[..., y, :] = -out[..., y, :]
     return out
 
 

@@ -101,7 +101,11 @@ class FeatureConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Model variant and its hyperparameters (defaults = official baseline)."""
+    """Model variant and its hyperparameters (defaults = official baseline).
+
+    Every field the variant's class takes is passed to its constructor, except a None, which keeps
+    the variant's value (``avseld.models.resolve_model_args``); any other value, a default included, wins.
+    """
 
     name: str = "baseline_av"
     n_filters: int = 64
@@ -116,11 +120,12 @@ class ModelConfig:
     atem_dropout: float = 0.1  # AV-SELD: ATEM attention dropout
     vfem_dropout: float = 0.1  # AV-SELD visual enhancement dropout
     vfem_wiring: Literal["residual", "plain"] = "residual"  # VFEM: v + drop(relu(ln(v))) or without residual
-    fusion_window: int | None = None  # AV-SELD: visual frames each audio frame attends to either side (None: all)
+    # AV-SELD: visual frames each audio frame attends to either side (None: the variant's, all but AV-SELD+'s 1)
+    fusion_window: int | None = None
     # AV-SELD: Linear layers per output branch (1: one Linear, the baseline's output depth; 2: Linear-ReLU-Linear,
     # which stalls learning behind the fusion decoder on the default profile: README, "What the default study shows")
     head_depth: int = 1
-    # AV-SELD variants: None keeps the registered variant's value (AV-SELD+ sets both); a value set here wins
+    # AV-SELD variants: None keeps the registered variant's value (off, 0.0); a value set here wins
     level_difference: bool | None = None  # add the left-minus-right log-mel as an input channel
     video_dropout: float | None = None  # modality dropout: share of training clips whose visual features are zeroed
     dropout: float = 0.05  # conv / GRU / baseline self-attention dropout

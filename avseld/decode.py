@@ -5,7 +5,7 @@ Follows ``get_multiaccdoa_labels``, ``determine_similar_location``,
 partha2409/DCASE2025_seld_baseline: a track is active when |(x, y)| > 0.5; per frame and class,
 active tracks closer than 15 degrees are merged (position and distance averaged, the first
 track's on-screen value kept); azimuth = atan2(y, x) in degrees (not folded), rounded; distance x100
-rounded to cm; on-screen by integer truncation (baseline) or a threshold; source id 0. Arithmetic is
+rounded to cm (both by :mod:`avseld.labels`); on-screen by integer truncation (baseline) or a threshold; source id 0. Arithmetic is
 kept in float32 as in the baseline, so rounding ties fall the same way.
 """
 
@@ -17,7 +17,8 @@ from typing import Literal
 import numpy as np
 
 from avseld.dataset import write_label_csv
-from avseld.layout import layout_for_width
+from avseld.labels import m_to_cm, xy_to_azimuth
+from avseld.layout import OutputLayout, layout_for_width
 
 
 def _angle_deg(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.ndarray) -> np.ndarray:
@@ -32,6 +33,7 @@ def decode_output(
     output,
     eval_cfg=None,
     *,
+    layout: OutputLayout | None = None,
     activity_threshold: float = 0.5,
     merge_threshold_deg: float = 15.0,
     onscreen_decision: Literal["truncate", "threshold"] = "truncate",
@@ -40,9 +42,11 @@ def decode_output(
     """Decode one clip's Multi-ACCDOA output into a label array.
 
     Args:
-        output: (T, 156) or (T, 117) model output (numpy or torch).
+        output: (T, layout.dim) model output (numpy or torch).
         eval_cfg: an :class:`avseld.config.EvalConfig`; when given, its fields replace the keyword
-            arguments below.
+            arguments below (all but ``layout``).
+        layout: the model's output layout (``model.layout``); a width that does not match it is a
+            ValueError. None: the standard layout of that width (:func:`avseld.layout.layout_for_width`).
         activity_threshold: a track is active when |(x, y)| exceeds it.
         merge_threshold_deg: same-class active tracks closer than this are merged.
         onscreen_decision: ``"truncate"`` writes ``int(p)`` (the baseline: 0 unless p == 1);
@@ -64,7 +68,8 @@ def decode_output(
     output = np.asarray(output, dtype=np.float32)
     if output.ndim != 2:
         raise ValueError(f"decode_output expects one clip (T, width), got shape {output.shape}")
-    layout = layout_for_width(output.shape[-1])
+    if layout is None:
+        layout = layout_for_width(output.shape[-1])
     xy, dist, onscreen = layout.split(output)  # (T, N, 2, K), (T, N, K), (T, N, K) | None
     x, y = xy[:, :, 0], xy[:, :, 1]  # (T, N, K)
     dist = np.maximum(dist, 0)
@@ -103,14 +108,14 @@ def decode_output(
                  dist[f, :, k].sum(dtype=np.float32) / np.float32(n_tracks), onscreen[f, 0, k])
     out = np.zeros((len(rows), 6), dtype=np.float64)
     for i, (f, k, xv, yv, dv, ov) in enumerate(rows):
-        az = np.arctan2(np.float32(yv), np.float32(xv)) * 180 / np.pi
+        az = xy_to_azimuth(np.float32(xv), np.float32(yv))  # float32, as the baseline
         on = int(ov) if onscreen_decision == "truncate" else int(float(ov) > onscreen_threshold)
-        out[i] = (f, k, 0, round(float(az)), round(float(dv) * 100), on)
+        out[i] = (f, k, 0, round(float(az)), round(float(m_to_cm(dv))), on)
     return out
 
 
 def decode_batch(outputs, eval_cfg=None, **kwargs) -> list[np.ndarray]:
-    """Decode (B, T, width) outputs into B label arrays (see :func:`decode_output`)."""
+    """Decode (B, T, layout.dim) outputs into B label arrays (see :func:`decode_output`)."""
     if hasattr(outputs, "detach"):
         outputs = outputs.detach().float().cpu().numpy()
     return [decode_output(o, eval_cfg, **kwargs) for o in outputs]

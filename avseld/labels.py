@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from avseld.layout import N_ADPIT_SLOTS, N_CLASSES, N_LABEL_FRAMES, N_TARGET_FIELDS
+from avseld.layout import N_ADPIT_SLOTS, N_CLASSES, N_LABEL_FRAMES, N_TARGET_FIELDS, target_field
+from avseld.metrics.scoring import fold_azimuth  # noqa: F401  (the metric owns it: the official fold_az_angle)
 
 ACTIVITY_THRESHOLD = 0.5  # a decoded target slot is active above this
 
@@ -27,8 +28,14 @@ def azimuth_to_xy(azimuth_deg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def xy_to_azimuth(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Azimuth in degrees of an (x, y) vector, in (-180, 180]."""
-    return np.rad2deg(np.arctan2(np.asarray(y, dtype=np.float64), np.asarray(x, dtype=np.float64)))
+    """Azimuth in degrees of an (x, y) vector, in [-180, 180]: ``atan2(y, x) * 180 / pi``.
+
+    float32 inputs are computed in float32, as the baseline decodes (so rounding ties fall the same
+    way); anything else in float64.
+    """
+    x, y = np.asarray(x), np.asarray(y)
+    dtype = np.float32 if x.dtype == y.dtype == np.float32 else np.float64
+    return np.arctan2(y.astype(dtype, copy=False), x.astype(dtype, copy=False)) * 180 / np.pi
 
 
 def cm_to_m(distance_cm: np.ndarray) -> np.ndarray:
@@ -39,13 +46,6 @@ def cm_to_m(distance_cm: np.ndarray) -> np.ndarray:
 def m_to_cm(distance_m: np.ndarray) -> np.ndarray:
     """Model distances (metres) to CSV units (centimetres)."""
     return np.asarray(distance_m, dtype=np.float64) * 100.0
-
-
-def fold_azimuth(azimuth_deg: np.ndarray) -> np.ndarray:
-    """Fold azimuths to the front half-plane [-90, 90] (stereo has no front/back; SPEC section 1)."""
-    az = (np.asarray(azimuth_deg, dtype=np.float64) + 180.0) % 360.0 - 180.0  # [-180, 180)
-    az = np.where(az > 90.0, 180.0 - az, az)
-    return np.where(az < -90.0, -180.0 - az, az)
 
 
 def mirror_labels(rows: np.ndarray) -> np.ndarray:
@@ -174,5 +174,6 @@ def decode_accdoa(targets: np.ndarray, threshold: float = ACTIVITY_THRESHOLD) ->
 def mirror_targets(targets: np.ndarray) -> np.ndarray:
     """Targets of the mirrored scene (``(..., 5, 13)`` with the field axis second to last): y negated."""
     out = np.array(targets, copy=True)
-    out[..., 2, :] = -out[..., 2, :]
+    y = target_field("y")
+    out[..., y, :] = -out[..., y, :]
     return out

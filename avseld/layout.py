@@ -40,6 +40,16 @@ N_ADPIT_SLOTS = 6
 TARGET_FIELDS: tuple[str, ...] = ("activity", "x", "y", "distance", "onscreen")
 N_TARGET_FIELDS = len(TARGET_FIELDS)
 
+
+def target_field(name: str) -> int:
+    """Position of ``name`` on the field axis of ADPIT / ACCDOA targets (:data:`TARGET_FIELDS`)."""
+    return TARGET_FIELDS.index(name)
+
+
+def target_span(first: str, last: str | None = None) -> slice:
+    """The target fields ``first`` .. ``last`` (inclusive) as a slice of the field axis."""
+    return slice(target_field(first), target_field(last or first) + 1)
+
 # Label CSV columns (SPEC section 2).
 CSV_COLUMNS: tuple[str, ...] = ("frame", "class", "source", "azimuth", "distance", "onscreen")
 MAX_TRACKS_PER_CLASS_FRAME = 10  # the official metric keeps at most 10 predicted tracks
@@ -86,8 +96,23 @@ class OutputLayout:
         """Flat index of ``(track, field, class)`` in an output frame."""
         return (track * self.n_fields + self.fields.index(field)) * self.n_classes + cls
 
+    def field(self, name: str) -> int:
+        """Position of field ``name`` on the field axis of :meth:`unflatten`."""
+        return self.fields.index(name)
+
+    def span(self, first: str, last: str | None = None) -> slice:
+        """The fields ``first`` .. ``last`` (inclusive) as a slice of the field axis of :meth:`unflatten`."""
+        return slice(self.field(first), self.field(last or first) + 1)
+
+    def check(self, output) -> None:
+        """ValueError unless ``output``'s last axis is one output frame of this layout."""
+        if output.shape[-1] != self.dim:
+            raise ValueError(f"output width {output.shape[-1]} does not match the model's layout "
+                             f"({self.n_tracks} tracks x {self.fields} x {self.n_classes} classes = {self.dim})")
+
     def unflatten(self, output):
         """``(..., dim)`` -> ``(..., n_tracks, n_fields, n_classes)`` (numpy or torch)."""
+        self.check(output)
         return output.reshape(*output.shape[:-1], self.n_tracks, self.n_fields, self.n_classes)
 
     def split(self, output):
@@ -99,11 +124,9 @@ class OutputLayout:
         Returns:
             xy ``(..., N, 2, K)``, distance ``(..., N, K)``, onscreen ``(..., N, K)`` or None.
         """
-        if output.shape[-1] != self.dim:
-            raise ValueError(f"output width {output.shape[-1]} does not match layout width {self.dim}")
         u = self.unflatten(output)
-        onscreen = u[..., self.fields.index("onscreen"), :] if self.has_onscreen else None
-        return u[..., 0:2, :], u[..., 2, :], onscreen
+        onscreen = u[..., self.field("onscreen"), :] if self.has_onscreen else None
+        return u[..., self.span("x", "y"), :], u[..., self.field("distance"), :], onscreen
 
 
 AUDIO_LAYOUT = OutputLayout(fields=("x", "y", "distance"))
@@ -116,7 +139,10 @@ def output_layout(onscreen: bool) -> OutputLayout:
 
 
 def layout_for_width(width: int) -> OutputLayout:
-    """The layout whose frame width is ``width`` (117 or 156); ValueError otherwise."""
+    """The standard layout whose frame width is ``width`` (117 or 156); ValueError otherwise.
+
+    Only for outputs whose model is unknown; code that has the model uses ``model.layout``.
+    """
     for lay in (AV_LAYOUT, AUDIO_LAYOUT):
         if lay.dim == width:
             return lay

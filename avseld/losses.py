@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avseld.layout import ADPIT_PERMUTATIONS, ADPIT_SLOT_GROUPS, layout_for_width
+from avseld.layout import ADPIT_PERMUTATIONS, ADPIT_SLOT_GROUPS, OutputLayout, layout_for_width, target_field, target_span
 
 
 def _permute(slots: torch.Tensor) -> torch.Tensor:
@@ -41,29 +41,38 @@ class ADPITLoss(nn.Module):
             entries as the baseline's mean, so the term keeps the baseline's scale against the
             ACCDOA MSE: divided by the number of active tracks instead, it dominated the loss and on
             the default profile starved localisation (on-screen-fix ablation 1.6 % F20, now 17.9 %).
+        distance_scale_m: distance enters the MSE in units of this many metres.
+        layout: the model's output layout (``model.layout``); an output that does not match it is a
+            ValueError. None: the standard layout of the output's width (``avseld.layout.layout_for_width``).
     """
 
-    def __init__(self, mask_onscreen: bool = False, distance_scale_m: float = 1.0) -> None:
+    def __init__(self, mask_onscreen: bool = False, distance_scale_m: float = 1.0,
+                 layout: OutputLayout | None = None) -> None:
         super().__init__()
         if not distance_scale_m > 0:
             raise ValueError(f"distance_scale_m must be > 0, got {distance_scale_m}")
         self.mask_onscreen = mask_onscreen
         self.distance_scale_m = float(distance_scale_m)
+        if layout is not None and layout.n_tracks != len(ADPIT_SLOT_GROUPS):
+            raise ValueError(f"ADPIT assigns {len(ADPIT_SLOT_GROUPS)} tracks per class; the layout has {layout.n_tracks}")
+        self.layout = layout
 
     def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Scalar loss.
 
         Args:
-            output: (B, T, 156) or (B, T, 117) activated model output (layout in avseld.layout).
+            output: (B, T, layout.dim) activated model output.
             target: (B, T, 6, 5, K) ADPIT targets, axis 3 = (activity, x, y, distance m, onscreen).
         """
-        layout = layout_for_width(output.shape[-1])
+        layout = self.layout or layout_for_width(output.shape[-1])
         b, t = output.shape[:2]
         out = layout.unflatten(output).float()  # (B, T, 3, n_fields, K)
+        if target.shape[-1] != layout.n_classes:
+            raise ValueError(f"targets have {target.shape[-1]} classes, the output layout {layout.n_classes}")
         target = target.float()
-        act = target[:, :, :, 0:1]  # (B, T, 6, 1, K)
-        acc = target[:, :, :, 1:4]
-        out_acc = out[:, :, :, 0:3]  # (B, T, 3, 3, K)
+        act = target[:, :, :, target_span("activity")]  # (B, T, 6, 1, K)
+        acc = target[:, :, :, target_span("x", "distance")]
+        out_acc = out[:, :, :, layout.span("x", "distance")]  # (B, T, 3, 3, K)
         if self.distance_scale_m != 1.0:  # distance in units of distance_scale_m in the MSE (and the permutation)
             unit = acc.new_tensor([1.0, 1.0, 1.0 / self.distance_scale_m]).view(1, 1, 1, 3, 1)
             acc, out_acc = acc * unit, out_acc * unit
@@ -73,8 +82,8 @@ class ADPITLoss(nn.Module):
         loss_acc = mse.gather(0, best)[0]  # (B, T, K)
         if not layout.has_onscreen:
             return loss_acc.mean()
-        on_perms = _permute(target[:, :, :, 4])  # (13, B, T, 3, K) (E axis absent)
-        on_out = out[:, :, :, 3]  # (B, T, 3, K)
+        on_perms = _permute(target[:, :, :, target_field("onscreen")])  # (13, B, T, 3, K) (E axis absent)
+        on_out = out[:, :, :, layout.field("onscreen")]  # (B, T, 3, K)
         idx = best[:, :, :, None, :].expand(1, b, t, layout.n_tracks, layout.n_classes)
         on_tgt = on_perms.gather(0, idx)[0]  # (B, T, 3, K)
         bce = F.binary_cross_entropy(on_out, on_tgt, reduction="none")

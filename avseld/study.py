@@ -20,90 +20,20 @@ import numpy as np
 
 from avseld.cache import feature_cache_dir, feature_key
 from avseld.config import Config, load_config
-from avseld.errors import ConfigError, DataError
+from avseld.errors import DataError
 from avseld.runs import is_finished, metrics_name, prediction_name, run_id  # noqa: F401 (run_id: the study's ids)
+from avseld.systems import (  # noqa: F401  (re-exported: notebooks use avseld.study.SYSTEMS)
+    FULLVIEW,
+    LR_SWAP,
+    ONSCREEN_FIX,
+    PLUS,
+    SYSTEMS,
+    System,
+    get_system,
+)
 
 log = logging.getLogger(__name__)
 
-
-# --------------------------------------------------------------------------------------------
-# Systems: (model name, config overrides)
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class System:
-    """One trainable system of the study.
-
-    Attributes:
-        key: short identifier used in tables and on the command line.
-        label: the name printed in Table 1 and the figures.
-        model: registered model name (``avseld.models.MODELS``).
-        overrides: dotted config overrides applied on top of the profile.
-        note: one line on what it changes, for the ablation table.
-        reference: the system an ablation of this variant is compared with (04).
-    """
-
-    key: str
-    label: str
-    model: str
-    overrides: tuple[tuple[str, Any], ...] = ()
-    note: str = ""
-    reference: str = "avseld"
-
-    def config(self, cfg: Config) -> Config:
-        """The profile ``cfg`` with the model name, the variant's own overrides, then this system's.
-
-        The variant's overrides (``avseld.models.variant_config_overrides``, e.g. AV-SELD+'s
-        full-view features) are the ones the engine applies, so run ids and cache keys match.
-        """
-        from avseld.models import variant_config_overrides
-
-        return cfg.with_overrides({"model.name": self.model, **variant_config_overrides(self.model),
-                                   **dict(self.overrides)})
-
-
-# The on-screen fix, full-view tokens and the left-right swap, as used by AV-SELD+ and the ablations.
-ONSCREEN_FIX = (("eval.onscreen_decision", "threshold"), ("train.onscreen_mask", True))
-FULLVIEW = (("features.visual_mode", "fullview"),)
-LR_SWAP = (("train.lr_swap", True),)
-
-SYSTEMS: dict[str, System] = {
-    s.key: s
-    for s in (
-        System("baseline_av", "Baseline replica", "baseline_av", (("eval.onscreen_decision", "truncate"),),
-               "official SELDnet, audio + ResNet-style visual map, on-screen by truncation"),
-        System("avseld", "AV-SELD", "avseld", (), "the report's system (ATEM + VFEM + decoder fusion)"),
-        System("avseld_plus", "AV-SELD+", "avseld_plus", (),
-               "ours: frame-local fusion, distance in 2-m units in the loss, "
-               "on-screen threshold tuned on validation rooms"),
-        # ablations of 04, each against the `avseld` reference on the same seeds
-        System("no_atem", "w/o ATEM", "avseld_no_atem", (), "audio temporal enhancement removed"),
-        System("no_vfem", "w/o VFEM", "avseld_no_vfem", (), "visual feature enhancement removed"),
-        System("audio_only", "audio only", "avseld_audio", (), "no video at all"),
-        System("onscreen_fix", "+ on-screen fix", "avseld", ONSCREEN_FIX,
-               "on-screen by 0.5 threshold, BCE masked to active tracks"),
-        System("fullview", "+ full-view tokens", "avseld", FULLVIEW + (("model.fusion_window", 1),),
-               "whole 100-degree frame as tokens, each audio frame attending to its +-1 frames"),
-        System("lr_swap", "+ left-right swap", "avseld", LR_SWAP, "left-right swap augmentation"),
-        # AV-SELD+ with one of its ingredients taken out (or one more added), each against AV-SELD+ on the same seeds
-        System("plus_no_dscale", "AV-SELD+ w/o distance in 2-m units", "avseld_plus",
-               (("train.distance_scale_m", 1.0),), "distance in metres in the loss, as the baseline", "avseld_plus"),
-        System("plus_no_window", "AV-SELD+ w/o frame-local fusion", "avseld_plus", (("model.fusion_window", 50),),
-               "each audio frame attends to every video frame (the report's decoder)", "avseld_plus"),
-        System("plus_truncate", "AV-SELD+ w/o tuned on-screen threshold", "avseld_plus",
-               (("eval.onscreen_decision", "truncate"), ("eval.tune_onscreen_threshold", False)),
-               "the baseline's truncated on-screen decision", "avseld_plus"),
-        System("plus_fullview", "AV-SELD+ + full-view tokens", "avseld_plus", FULLVIEW,
-               "whole 100-degree frame as 3x5 tokens instead of the centre-crop map", "avseld_plus"),
-        System("plus_swap", "AV-SELD+ + left-right swap", "avseld_plus", LR_SWAP,
-               "left-right swap augmentation", "avseld_plus"),
-        System("plus_ld", "AV-SELD+ + level difference", "avseld_plus", (("model.level_difference", True),),
-               "a left-minus-right log-mel input channel (part of AV-SELD+ until the study at d6ec7a3)", "avseld_plus"),
-        System("plus_onscreen_mask", "AV-SELD+ + masked on-screen loss", "avseld_plus", (("train.onscreen_mask", True),),
-               "on-screen BCE only on active tracks", "avseld_plus"),
-    )
-}
 
 ABLATION_REFERENCE = "avseld"  # the report's ablations are compared with AV-SELD (each System names its reference)
 
@@ -118,12 +48,6 @@ def ablation_keys(study: "Study") -> list[str]:
     variants = list(study.cfg.report.ablations)
     refs = list(dict.fromkeys(ablation_references(variants).values()))
     return [*refs, *[k for k in variants if k not in refs]]
-
-def get_system(key: str) -> System:
-    """Look a system up by key; an unknown key raises :class:`ConfigError` listing the known ones."""
-    if key not in SYSTEMS:
-        raise ConfigError(f"unknown system '{key}' (known: {', '.join(SYSTEMS)})")
-    return SYSTEMS[key]
 
 
 # --------------------------------------------------------------------------------------------

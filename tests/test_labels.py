@@ -123,3 +123,10 @@ def test_swap_fullview_tokens_and_none():
     np.testing.assert_array_equal(v.reshape(50, 2, 3, 4), video.reshape(50, 2, 3, 4)[:, :, ::-1])
     with pytest.raises(ValueError, match="square"):
         swap_left_right(None, np.zeros((50, 15)), None)
+
+
+def test_fold_azimuth_has_one_owner_the_metric():
+    from avseld import labels, metrics
+    from avseld.synth import scenes
+
+    assert labels.fold_azimuth is metrics.fold_azimuth is scenes.fold_azimuth

@@ -100,3 +100,51 @@ def test_frame_local_cross_attention_equals_masked_attention_over_all_tokens(win
     v.requires_grad_(True)
     m._fuse(x, v, return_attention=False)[0].sum().backward()
     assert v.grad.abs().sum(-1).min() > 0
+
+
+def test_an_explicit_model_value_wins_and_none_keeps_the_variants():
+    from avseld.config import load_config
+    from avseld.models import build_model_from_config, resolve_model_args
+
+    cfg = load_config("smoke")
+    plus = resolve_model_args(cfg, "avseld_plus")
+    assert plus["fusion_window"] == 1 and plus["input_norm"] is True  # smoke standardizes
+    assert resolve_model_args(cfg.with_overrides({"model.fusion_window": 50}), "avseld_plus")["fusion_window"] == 50
+    assert resolve_model_args(cfg, "avseld")["fusion_window"] is None
+    assert resolve_model_args(cfg.with_overrides({"model.level_difference": False}), "avseld")["level_difference"] is False
+    args = resolve_model_args(cfg, "baseline_av", in_channels=3, visual_shape=(21,))
+    assert args["in_channels"] == 3 and args["visual_shape"] == (21,)
+    assert resolve_model_args(cfg, "avseld_audio", visual_shape=(21,))["visual_shape"] is None
+    m = build_model_from_config(cfg, "baseline_av", in_channels=3, visual_shape=(21,))
+    assert m.model_kwargs == args  # what the checkpoint stores is what the resolver says
+
+
+def test_a_variant_may_only_set_arguments_the_config_leaves_unset():
+    from avseld.models.registry import ModelSpec, register
+    from avseld.models.avseld_net import AVSELDNet
+
+    with pytest.raises(ValueError, match="config fields with a default"):
+        register(ModelSpec("tmp_dropout", AVSELDNet, {"dropout": 0.2}))  # model.dropout would always replace it
+    with pytest.raises(ValueError, match="no argument"):
+        register(ModelSpec("tmp_unknown", AVSELDNet, {"not_an_arg": 1}))
+    assert "tmp_dropout" not in MODELS and "tmp_unknown" not in MODELS
+
+
+def test_loss_and_decoder_take_the_models_layout():
+    from avseld.decode import decode_output
+    from avseld.losses import ADPITLoss
+
+    m = build_model("avseld", n_classes=5).eval()
+    out = m(*_inputs(m, 1))
+    assert out.shape[-1] == m.layout.dim == 3 * 4 * 5  # no standard width: only the model's layout decodes it
+    decode_output(out[0], layout=m.layout)
+    with pytest.raises(ValueError, match="no output layout"):
+        decode_output(out[0])
+    with pytest.raises(ValueError, match="does not match the model's layout"):
+        decode_output(out[0], layout=AV_LAYOUT)
+    with pytest.raises(ValueError, match="does not match the model's layout"):
+        ADPITLoss(layout=AUDIO_LAYOUT)(torch.zeros(1, 50, AV_LAYOUT.dim), torch.zeros(1, 50, 6, 5, 13))
+    with pytest.raises(ValueError, match="5"):
+        ADPITLoss(layout=m.layout)(out, torch.zeros(1, 50, 6, 5, 13))
+    with pytest.raises(ValueError, match="tracks"):
+        ADPITLoss(layout=build_model("avseld", n_tracks=2).layout)

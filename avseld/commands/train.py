@@ -10,7 +10,9 @@ from avseld.config import PROFILES
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", default="default", help=f"profile name ({', '.join(PROFILES)}) or a YAML file")
-    p.add_argument("--model", default=None, help="registered variant (default: the profile's model.name); see 'avseld models'")
+    p.add_argument("--model", default=None,
+                   help="study system (avseld.systems.SYSTEMS: its model and overrides) or registered model "
+                        "(default: the profile's model.name); see 'avseld models'")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: the profile's train.seed)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="dotted config override, applied after the variant's own overrides (repeatable)")
@@ -23,15 +25,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from avseld.config import load_config
-    from avseld.models import MODELS, variant_config_overrides
+    from avseld.models import MODELS
+    from avseld.systems import SYSTEMS
 
     base = load_config(args.profile)
-    name = args.model or base.model.name
-    if name not in MODELS:
+    key = args.model or base.model.name
+    if key in SYSTEMS:
+        cfg = SYSTEMS[key].config(base)
+    elif key in MODELS:
+        cfg = base.with_overrides({"model.name": key})
+    else:
         from avseld.errors import ConfigError
 
-        raise ConfigError(f"unknown model '{name}' (known: {', '.join(MODELS)})")
-    cfg = base.with_overrides({"model.name": name, **variant_config_overrides(name)}).with_overrides(args.overrides)
+        raise ConfigError(f"unknown model or system '{key}' (systems: {', '.join(SYSTEMS)}; models: {', '.join(MODELS)})")
+    cfg = cfg.with_overrides(args.overrides)
+    name = SYSTEMS[key].model if key in SYSTEMS else key
     seed = cfg.train.seed if args.seed is None else args.seed
 
     from avseld import engine

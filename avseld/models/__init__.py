@@ -8,12 +8,13 @@ from avseld.models.registry import (
     build_model_from_config,
     count_parameters,
     model_kwargs,
+    resolve_model_args,
     uses_video,
-    variant_config_overrides,
 )
 from avseld.models.seldnet import SELDNet
+from avseld.systems import variant_config_overrides  # the variants' config lives with the study's systems
 
 __all__ = [
     "MODELS", "ModelSpec", "SELDNet", "AVSELDNet", "VisualEnhancer", "build_model", "build_model_from_config",
-    "count_parameters", "model_kwargs", "uses_video", "variant_config_overrides",
+    "count_parameters", "model_kwargs", "resolve_model_args", "uses_video", "variant_config_overrides",
 ]

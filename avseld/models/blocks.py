@@ -342,9 +342,9 @@ def apply_output_activations(raw: torch.Tensor, layout: OutputLayout) -> torch.T
         (B, T, layout.dim) in the same layout.
     """
     u = layout.unflatten(raw)
-    parts = [torch.tanh(u[..., 0:2, :]), F.relu(u[..., 2:3, :])]
+    parts = [torch.tanh(u[..., layout.span("x", "y"), :]), F.relu(u[..., layout.span("distance"), :])]
     if layout.has_onscreen:
-        parts.append(torch.sigmoid(u[..., 3:4, :]))
+        parts.append(torch.sigmoid(u[..., layout.span("onscreen"), :]))
     return torch.cat(parts, dim=-2).reshape(raw.shape)
 
 

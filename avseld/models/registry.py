@@ -1,7 +1,9 @@
 """Named model variants (timm-style registry): the baselines, AV-SELD and its ablations.
 
+A variant is a model class and the constructor arguments that define it; the config overrides it
+trains and decodes with live beside the study's other systems in :mod:`avseld.systems`.
 ``build_model(name, **overrides)`` builds a variant with the official defaults, so
-``build_model("baseline_av")`` needs no config; only :func:`build_model_from_config` reads a config.
+``build_model("baseline_av")`` needs no config; only :func:`resolve_model_args` reads a config.
 """
 
 from __future__ import annotations
@@ -25,23 +27,37 @@ class ModelSpec:
         builder: the model class.
         kwargs: constructor arguments that define the variant (on top of the class defaults).
         description: one line for ``avseld models``.
-        config_overrides: dotted config overrides the variant needs at train/predict time
-            (feature mode, loss masking, decoding, augmentation); applied by the engine.
     """
 
     name: str
     builder: Callable[..., nn.Module]
     kwargs: dict[str, Any] = field(default_factory=dict)
     description: str = ""
-    config_overrides: dict[str, Any] = field(default_factory=dict)
 
 
 MODELS: dict[str, ModelSpec] = {}
 
 
 def register(spec: ModelSpec) -> ModelSpec:
+    """Add ``spec`` to :data:`MODELS`.
+
+    Raises:
+        ValueError: the name is taken, a kwarg is no constructor argument, or a kwarg is a
+            ``model.*`` config field whose default is not None (the config would always replace it).
+    """
+    from avseld.config import ModelConfig
+
     if spec.name in MODELS:
         raise ValueError(f"model '{spec.name}' is already registered")
+    params = inspect.signature(spec.builder).parameters
+    unknown = [k for k in spec.kwargs if k not in params]
+    if unknown:
+        raise ValueError(f"model '{spec.name}': {spec.builder.__name__} has no argument(s) {unknown}")
+    defaults = ModelConfig()
+    shadowed = [k for k in spec.kwargs if getattr(defaults, k, None) is not None]
+    if shadowed:
+        raise ValueError(f"model '{spec.name}' sets {shadowed}, model.* config fields with a default: "
+                         "make their default None ('the variant's value') first")
     MODELS[spec.name] = spec
     return spec
 
@@ -63,11 +79,6 @@ register(ModelSpec(
     "AV-SELD with frame-local cross-attention (+-1 video frame), "
     "distance in 2-m units in the loss and a thresholded on-screen decision whose threshold is tuned on the "
     "validation rooms",
-    {
-        "train.distance_scale_m": 2.0,
-        "eval.onscreen_decision": "threshold",
-        "eval.tune_onscreen_threshold": True,
-    },
 ))
 
 
@@ -102,26 +113,24 @@ def build_model(name: str, **overrides: Any) -> nn.Module:
     return model
 
 
-def variant_config_overrides(name: str) -> dict[str, Any]:
-    """Dotted config overrides the variant ``name`` needs (may be empty)."""
-    return dict(_spec(name).config_overrides)
-
-
 def uses_video(name: str) -> bool:
     """Whether variant ``name`` takes visual features."""
     return model_kwargs(name).get("visual_shape") is not None
 
 
-def build_model_from_config(cfg, name: str | None = None, in_channels: int | None = None,
-                            visual_shape: tuple[int, ...] | None = None) -> nn.Module:
-    """Build a variant from a :class:`avseld.config.Config`.
+def resolve_model_args(cfg, name: str | None = None, in_channels: int | None = None,
+                       visual_shape: tuple[int, ...] | None = None) -> dict[str, Any]:
+    """The exact constructor arguments a config builds (what a run stores beside its config).
 
-    A ``model.*`` field overrides the variant's constructor argument of the same name only when
-    it differs from the :class:`~avseld.config.ModelConfig` default (so variant defaults such as
-    ``avseld_plus``'s ``fusion_window`` survive an untouched config).
+    One rule, later sources winning: the class defaults, the variant's arguments
+    (:data:`MODELS`), every ``model.*`` field the class takes whose value is not None (None means
+    "the variant's value"; any other value, the default included, is used), ``input_norm`` when
+    ``train.standardize`` is on, then the cached features' ``in_channels`` and ``visual_shape``
+    (the latter only for variants that take video). Fields the class does not take are left out (one
+    profile serves every system); the variant's own names are checked at :func:`register`.
 
     Args:
-        cfg: the resolved config.
+        cfg: the resolved :class:`avseld.config.Config`.
         name: variant (default ``cfg.model.name``).
         in_channels: audio channels C of the cached features.
         visual_shape: per-frame visual shape of the cached features (ignored by audio-only variants).
@@ -130,13 +139,10 @@ def build_model_from_config(cfg, name: str | None = None, in_channels: int | Non
 
     name = name or cfg.model.name
     params = inspect.signature(_spec(name).builder).parameters
-    default = ModelConfig()
     over: dict[str, Any] = {}
     for f in fields(ModelConfig):
-        if f.name == "name" or f.name not in params:
-            continue
         value = getattr(cfg.model, f.name)
-        if value != getattr(default, f.name):
+        if f.name != "name" and f.name in params and value is not None:
             over[f.name] = value
     if getattr(cfg.train, "standardize", False):  # the statistics are set by the engine (avseld.cache.audio_stats)
         over["input_norm"] = True
@@ -144,7 +150,14 @@ def build_model_from_config(cfg, name: str | None = None, in_channels: int | Non
         over["in_channels"] = in_channels
     if visual_shape is not None and uses_video(name):
         over["visual_shape"] = tuple(visual_shape)
-    return build_model(name, **over)
+    return model_kwargs(name, **over)
+
+
+def build_model_from_config(cfg, name: str | None = None, in_channels: int | None = None,
+                            visual_shape: tuple[int, ...] | None = None) -> nn.Module:
+    """Build a variant with the arguments of :func:`resolve_model_args` (same arguments)."""
+    name = name or cfg.model.name
+    return build_model(name, **resolve_model_args(cfg, name, in_channels, visual_shape))
 
 
 def count_parameters(model: nn.Module) -> int:

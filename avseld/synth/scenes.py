@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from avseld.layout import LABEL_HOP_S, N_CLASSES
+from avseld.metrics.scoring import fold_azimuth  # noqa: F401  (the metric owns it; re-exported)
 from avseld.synth.room import Room
 from avseld.synth.video import Camera
 
@@ -103,13 +104,6 @@ class Scene:
     @property
     def camera(self) -> Camera:
         return Camera(self.video_width, self.video_height)
-
-
-def fold_azimuth(az_deg: np.ndarray) -> np.ndarray:
-    """Fold azimuths to the front half-plane [-90, 90] (SPEC section 1)."""
-    a = (np.asarray(az_deg, dtype=np.float64) + 180.0) % 360.0 - 180.0
-    a = np.where(a > 90.0, 180.0 - a, a)
-    return np.where(a < -90.0, -180.0 - a, a)
 
 
 def spherical_to_rel(az_deg: float, el_deg: float, dist_m: float) -> np.ndarray:
