@@ -172,7 +172,7 @@ def evaluate(model: nn.Module, arrays: ClipArrays, cfg: Config, device: torch.de
         tgt = torch.from_numpy(np.ascontiguousarray(arrays.targets[arrays.rows], dtype=np.float32))
         with torch.no_grad():
             loss = float(loss_fn(torch.from_numpy(outputs), tgt))
-    preds = {n: decode_output(o, cfg.eval) for n, o in zip(names, outputs)}
+    preds = {n: decode_output(o, cfg.eval, layout=_unwrap(model).layout) for n, o in zip(names, outputs)}
     metrics = compute_seld_metrics(arrays.ref_labels(), preds, **metric_kwargs(cfg.eval))
     return loss, metrics, preds
 
@@ -420,7 +420,7 @@ def train(
 ) -> Path:
     """Train ``model_name`` on the cached features of ``data_root``; predict dev-test; return the run dir.
 
-    ``cfg`` is taken as resolved: callers apply :func:`avseld.models.variant_config_overrides`
+    ``cfg`` is taken as resolved: callers apply the system's config (:meth:`avseld.systems.System.config`)
     themselves (the CLI and the study do). Under ``torchrun`` every process calls this; rank 0
     logs, checkpoints and predicts.
 
@@ -464,7 +464,7 @@ def train(
     model = build_train_model(cfg, model_name, seed, train_all, cache_dir, env.device)
     use_amp = (tc.amp and env.device.type == "cuda") or (tc.cpu_bf16 and env.device.type == "cpu")
     state = TrainState.build(model, tc, len(train_set) // tc.batch_size, env.device, use_amp)
-    loss_fn = ADPITLoss(mask_onscreen=tc.onscreen_mask, distance_scale_m=tc.distance_scale_m)
+    loss_fn = ADPITLoss(mask_onscreen=tc.onscreen_mask, distance_scale_m=tc.distance_scale_m, layout=model.layout)
     if resumed is not None:
         state.restore(model, resumed, run.checkpoint("last"), env.device)
         log.info("resuming %s after epoch %d", run.path, state.epoch)
@@ -474,6 +474,7 @@ def train(
         torch.manual_seed(seed + 7919 * env.rank)  # per-rank dropout streams; rank 0 = single process
     if env.is_main:
         run.save_config(cfg)
+        run.save_model_args(model.model_name, model.model_kwargs)
 
     net = distribute(model, env)
     logger = EpochLogger(run, env.is_main and tc.tensorboard, state.global_step if resumed is not None else None,
@@ -532,7 +533,7 @@ def tune_onscreen_threshold(run_dir: Path, val_set: ClipArrays, cfg: Config, dev
     scores = {}
     for t in ONSCREEN_THRESHOLDS:
         ecfg = replace(cfg.eval, onscreen_threshold=t)
-        preds = {n: decode_output(o, ecfg) for n, o in zip(val_set.clip_names, outputs)}
+        preds = {n: decode_output(o, ecfg, layout=model.layout) for n, o in zip(val_set.clip_names, outputs)}
         scores[t] = float(compute_seld_metrics(refs, preds, **metric_kwargs(cfg.eval))["F20_on"])
     best = max(ONSCREEN_THRESHOLDS, key=lambda t: (scores[t], -abs(t - 0.5)))
     write_json_atomic(RunFolder(run_dir).threshold_path, {"threshold": best, "val_F20_on": {str(k): v for k, v in scores.items()},
@@ -616,7 +617,7 @@ def predict(
     if onscreen_decision is not None:
         cfg = cfg.with_overrides({"eval.onscreen_decision": onscreen_decision})
     outputs = config_outputs(model, arrays, cfg, device)
-    preds = {n: decode_output(o, cfg.eval) for n, o in zip(arrays.clip_names, outputs)}
+    preds = {n: decode_output(o, cfg.eval, layout=model.layout) for n, o in zip(arrays.clip_names, outputs)}
 
     pred_dir = run.write_predictions(out_name, preds)
     log.info("wrote %d prediction CSVs to %s", len(preds), pred_dir)

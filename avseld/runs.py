@@ -4,6 +4,7 @@ read by the study, the report, the figures, the command line and the tests' fake
 ``<runs_root>/<run_id>/``::
 
     config.yaml                       the resolved config
+    model_args.json                   the model's name and exact constructor arguments
     checkpoints/best.pt, last.pt      weights-only checkpoints (:mod:`avseld.checkpoint`)
     log.jsonl                         one JSON record per epoch, epochs numbered from 1
     tensorboard/
@@ -31,11 +32,12 @@ from typing import Any
 import numpy as np
 
 from avseld.atomic import write_json_atomic, write_text_atomic
-from avseld.errors import DataError
+from avseld.errors import ConfigError, DataError
 
 CONFIG = "config.yaml"
 LOG = "log.jsonl"
 TUNED_THRESHOLD = "onscreen_threshold.json"
+MODEL_ARGS = "model_args.json"
 
 # keys left out of the run hash: they change where or how fast a run goes, not what it computes
 _HASH_EXCLUDE = {("train", "seed"), ("train", "device"), ("train", "num_workers"), ("train", "num_threads"),
@@ -88,6 +90,11 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+def _plain_args(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Constructor arguments in their JSON form (tuples as lists)."""
+    return json.loads(json.dumps(kwargs))
+
+
 def relative_to(path: str | Path, base: str | Path) -> str:
     """``path`` relative to ``base`` when it lies under it (POSIX separators), else absolute."""
     path = Path(path).resolve()
@@ -125,6 +132,10 @@ class RunFolder:
     @property
     def tensorboard_dir(self) -> Path:
         return self.path / "tensorboard"
+
+    @property
+    def model_args_path(self) -> Path:
+        return self.path / MODEL_ARGS
 
     @property
     def threshold_path(self) -> Path:
@@ -172,6 +183,47 @@ class RunFolder:
     def save_config(self, cfg: Any) -> None:
         self.path.mkdir(parents=True, exist_ok=True)
         cfg.save(self.config_path)
+
+    def save_model_args(self, name: str, kwargs: dict[str, Any]) -> None:
+        """Write the model's name and exact constructor arguments (``model_args.json``)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self.model_args_path, {"model": name, "args": _plain_args(kwargs)})
+
+    def read_model_args(self) -> tuple[str, dict[str, Any]] | None:
+        """``(model name, constructor arguments)`` of the model the run trained: ``model_args.json``,
+        or the best checkpoint's for runs older than that file; None when the run has neither."""
+        if self.model_args_path.is_file():
+            rec = json.loads(self.model_args_path.read_text())
+            return rec["model"], rec["args"]
+        if self.checkpoint("best").is_file():
+            from avseld.checkpoint import load_checkpoint
+
+            ckpt = load_checkpoint(self.checkpoint("best"))
+            return ckpt["model_name"], _plain_args(ckpt["model_kwargs"])
+        return None
+
+    def check_model(self, cfg: Any, model_name: str) -> None:
+        """Raise :class:`ConfigError` when the run trained another model than ``cfg`` builds now.
+
+        The run id hashes the config, not the arguments a variant adds to it, so a finished run keeps
+        its id when a variant's design changes (AV-SELD+ dropping its level-difference channel did):
+        reusing it would report the old model under the new name. The data-given ``in_channels`` and
+        ``visual_shape`` are taken from the run.
+        """
+        from avseld.models import resolve_model_args
+
+        stored = self.read_model_args()
+        if stored is None:
+            return
+        name, args = stored
+        now = _plain_args(resolve_model_args(cfg, model_name, in_channels=args.get("in_channels"),
+                                             visual_shape=args.get("visual_shape")))
+        if name != model_name or now != args:
+            diff = ", ".join(f"{k}={args.get(k)!r} (now {now.get(k)!r})" for k in sorted(set(args) | set(now))
+                             if args.get(k) != now.get(k))
+            raise ConfigError(f"{self.path}: this finished run trained '{name}' with {diff or 'other arguments'}, "
+                              f"not the '{model_name}' the current code builds under the same run id; move or "
+                              "delete the folder to train it again")
 
     def read_log(self, required: bool = False) -> list[dict]:
         """The epoch records of ``log.jsonl`` (none when there is no file, or :class:`DataError` if ``required``)."""

@@ -21,7 +21,7 @@ import numpy as np
 from avseld.cache import feature_cache_dir, feature_key
 from avseld.config import Config, load_config
 from avseld.errors import DataError
-from avseld.runs import is_finished, metrics_name, prediction_name, run_id  # noqa: F401 (run_id: the study's ids)
+from avseld.runs import RunFolder, is_finished, metrics_name, prediction_name, run_id  # noqa: F401 (run_id: the study's ids)
 from avseld.systems import (  # noqa: F401  (re-exported: notebooks use avseld.study.SYSTEMS)
     FULLVIEW,
     LR_SWAP,
@@ -292,6 +292,7 @@ def run_systems(study: Study, keys: tuple[str, ...] | list[str],
             run_dir = study.runs_root / rid
             out[key].append(run_dir)
             if is_finished(run_dir):
+                RunFolder(run_dir).check_model(scfg, system.model)
                 log.info("%s: seed %d finished already (%s)", key, seed, rid)
             elif rid not in {j[6] for j in jobs}:
                 jobs.append((scfg, system.model, int(seed), study.data_root, study.cache_root, study.runs_root, rid,

@@ -48,6 +48,33 @@ def test_a_run_trained_from_the_command_line_is_the_studys_run(tmp_path):
     assert [r["epoch"] for r in log] == [1]
 
 
+def test_a_finished_run_of_another_design_under_the_same_id_is_refused(tmp_path):
+    from avseld.checkpoint import load_checkpoint
+    from avseld.errors import ConfigError
+
+    _, data, cache = engine_fixtures.make_dataset(tmp_path / "fixture", overrides={"train.epochs": 1})
+    over = ["train.tensorboard=false", "train.epochs=1"]
+    from avseld.cli import main
+
+    st = study.open_study("smoke", tmp_path / "work", seeds=[0], overrides=over)
+    args = ["train", "--profile", "smoke", "--model", "avseld_plus", "--seed", "0", "--data", str(data),
+            "--cache", str(cache), "--runs", str(st.runs_root)]
+    assert main([*args, *(a for o in over for a in ("--set", o))]) == 0
+    (run_dir,) = st.run_dirs("avseld_plus")
+    run = RunFolder(run_dir)
+    name, args = run.read_model_args()
+    ckpt = load_checkpoint(run.checkpoint("best"))
+    assert name == ckpt["model_name"] == "avseld_plus"
+    assert args == json.loads(json.dumps(ckpt["model_kwargs"])) and args["fusion_window"] == 1
+    assert study.run_system(st, "avseld_plus") == [run_dir]  # the same design: reused, not retrained
+    # the run as an older AV-SELD+ wrote it: the level-difference channel, and no model_args.json
+    run.model_args_path.unlink()
+    assert run.read_model_args() == (name, args)  # older runs: the checkpoint says what was built
+    run.save_model_args(name, {**args, "level_difference": True})
+    with pytest.raises(ConfigError, match=r"avseld_plus-.*level_difference=True \(now False\).*move or delete"):
+        study.run_system(st, "avseld_plus")
+
+
 def test_a_moved_workdir_is_rescored_from_its_records(tmp_path):
     old = tmp_path / "old"
     root = make_dataset(old / "data" / "synth_m")
