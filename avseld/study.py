@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from avseld.cache import FEATURE_CODE_VERSION, feature_cache_dir, feature_key
+from avseld.cache import FEATURE_CODE_VERSION, LABEL_CODE_VERSION, feature_cache_dir, feature_key
 from avseld.config import Config, load_config
 from avseld.errors import ConfigError, DataError
 
@@ -144,6 +144,8 @@ def run_id(cfg: Config, seed: int) -> str:
         d[section].pop(key, None)
     d["data"] = {k: v for k, v in d["data"].items() if k not in ("cache_dir", "runs_dir")}
     d["features_code"] = FEATURE_CODE_VERSION  # new extraction code: new features, new runs
+    if LABEL_CODE_VERSION != 1:  # new label code: new targets, new runs (1 adds nothing, as in the cache key)
+        d["labels_code"] = LABEL_CODE_VERSION
     blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
     return f"{cfg.model.name}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}-s{seed}"
 
