@@ -3,7 +3,7 @@ once per feature configuration and loaded as memory-mapped arrays (one read per 
 
 Layout (lhotse-style: the cache says how it was made)::
 
-    <cache_root>/<feature_key(cfg)>/     hash of the features section and the extraction code version
+    <cache_root>/<feature_key(cfg)>/     hash of the features section and the feature and label code versions
         feature_config.yaml            the resolved ``features:`` section that made the cache
         fullview_projection.npy        full-view mode only: the fixed channel projection
         <split>/audio.npy              (N, C, T, F) float32 log-mel (+ extra channels)
@@ -81,10 +81,28 @@ class SplitArrays:
 # 2: frames are resized in uint8 like the official OpenCV + PIL recipe (1: rounded float resizes).
 FEATURE_CODE_VERSION = 2
 
+# Bump when the label code changes the cached ``targets.npy`` / ``labels.npy`` of unchanged label
+# CSVs: CSV reading (``avseld.dataset.read_label_csv``), ADPIT encoding (``avseld.labels.encode_adpit``)
+# or the frame and slot counts of ``avseld.layout``. tests/test_cache.py holds a digest of what the
+# current code encodes and fails, asking for a bump, when it changes. No config setting changes the
+# targets (they always cover ``N_LABEL_FRAMES`` frames), so the version is the whole label part of the key.
+# Version 1 is the label code every key was made with before this constant existed: it adds nothing
+# to the key, so those caches (and the run ids made from their keys) stay valid; later versions do.
+LABEL_CODE_VERSION = 1
+
+
+def code_tag() -> str:
+    """The code versions that the cache key covers besides the config, e.g. ``features-code-v2``
+    (``|labels-code-v<N>`` appended from label code version 2 on)."""
+    tag = f"features-code-v{FEATURE_CODE_VERSION}"
+    return tag if LABEL_CODE_VERSION == 1 else f"{tag}|labels-code-v{LABEL_CODE_VERSION}"
+
 
 def feature_key(cfg: Any) -> str:
-    """Cache key: a 12-hex hash of the ``features`` section and :data:`FEATURE_CODE_VERSION`."""
-    blob = f"{cfg.section_hash('features')}|features-code-v{FEATURE_CODE_VERSION}"
+    """Cache key: a 12-hex hash of everything that determines what a cache holds: the ``features``
+    section (audio and video features) and :func:`code_tag` (:data:`FEATURE_CODE_VERSION` for the
+    extraction code, :data:`LABEL_CODE_VERSION` for the targets and label rows)."""
+    blob = f"{cfg.section_hash('features')}|{code_tag()}"
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 

@@ -1,4 +1,5 @@
-"""Run records -> Table 1, per-class and ablation tables, dataset statistics (seed report, Table 1).
+"""Run records -> Table 1, per-class and ablation tables (seed report, Table 1); dataset statistics
+are :mod:`avseld.stats`.
 
 Every number is recomputed from the prediction CSVs a run saved, with
 :func:`avseld.metrics.evaluate_folders` (the same call as ``avseld evaluate``), so a table cell
@@ -518,56 +519,4 @@ def seed_scores(runs: dict[str, list[Path]], split: str | None = None, workdir: 
         for d in dirs:
             m = to_report_units(score_run(d, split))
             rows.append({"system": label, "run": _rel(Path(d), workdir), **m})
-    return pd.DataFrame(rows)
-
-
-# --------------------------------------------------------------------------------------------
-# Dataset statistics
-# --------------------------------------------------------------------------------------------
-
-
-def label_table(data_root: str | Path) -> pd.DataFrame:
-    """Every reference label row of a dataset root as a table.
-
-    Returns:
-        Columns ``split, clip, frame, class, class_name, source, azimuth, distance, onscreen``
-        (azimuth in degrees, distance in cm, as in the CSVs).
-    """
-    from avseld.dataset import discover_clips, read_label_csv
-
-    parts = []
-    for c in discover_clips(data_root):
-        if c.csv is None:
-            continue
-        rows = read_label_csv(c.csv)
-        df = pd.DataFrame(rows, columns=["frame", "class", "source", "azimuth", "distance", "onscreen"])
-        df.insert(0, "clip", c.name)
-        df.insert(0, "split", c.split)
-        parts.append(df)
-    if not parts:
-        raise DataError(f"{data_root}: no labelled clips")
-    df = pd.concat(parts, ignore_index=True)
-    for k in ("frame", "class", "source", "onscreen"):
-        df[k] = df[k].astype(int)
-    df["class_name"] = [CLASS_NAMES[i] for i in df["class"]]
-    return df
-
-
-def dataset_summary(labels: pd.DataFrame) -> pd.DataFrame:
-    """Per split: clips, events (distinct clip/class/source), active frames, on-screen share, polyphony."""
-    rows = []
-    for split, g in labels.groupby("split"):
-        poly = g.groupby(["clip", "frame"]).size()
-        rows.append({
-            "split": split,
-            "clips": g["clip"].nunique(),
-            "events": len(g.groupby(["clip", "class", "source"])),
-            "label_rows": len(g),
-            "onscreen_share": float(g["onscreen"].mean()),
-            "mean_polyphony": float(poly.mean()),
-            "max_polyphony": int(poly.max()),
-            "classes_present": g["class"].nunique(),
-            "azimuth_range": f"{g['azimuth'].min():.0f}..{g['azimuth'].max():.0f}",
-            "distance_range_cm": f"{g['distance'].min():.0f}..{g['distance'].max():.0f}",
-        })
     return pd.DataFrame(rows)

@@ -51,7 +51,7 @@ def run_id(cfg: Any, seed: int) -> str:
     train, eval, the feature extraction code's version) and leaves out the seed (in the name),
     devices, worker counts, the cache and runs folders and the report section.
     """
-    from avseld.cache import FEATURE_CODE_VERSION
+    from avseld.cache import FEATURE_CODE_VERSION, LABEL_CODE_VERSION
 
     d = cfg.to_dict()
     d = {k: v for k, v in d.items() if k in ("data", "synth", "features", "model", "train", "eval")}
@@ -59,6 +59,8 @@ def run_id(cfg: Any, seed: int) -> str:
         d[section].pop(key, None)
     d["data"] = {k: v for k, v in d["data"].items() if k not in ("cache_dir", "runs_dir")}
     d["features_code"] = FEATURE_CODE_VERSION  # new extraction code: new features, new runs
+    if LABEL_CODE_VERSION != 1:  # new label code: new targets, new runs (1 adds nothing, as in the cache key)
+        d["labels_code"] = LABEL_CODE_VERSION
     blob = json.dumps(d, sort_keys=True, separators=(",", ":"))
     return f"{cfg.model.name}-{hashlib.sha256(blob.encode()).hexdigest()[:8]}-s{seed}"
 

@@ -491,20 +491,25 @@ def pick_clips(study: Study, n: int = 1) -> list:
 
 
 def load_example_clip(study: Study, clip: str = "") -> dict[str, Any]:
-    """Log-mel, 10-fps frames and labels of one clip (default: the busiest on-screen test clip).
+    """Log-mel, sampled frames and labels of one clip (default: the busiest on-screen test clip), made
+    with the profile's feature config (``features.sample_rate``, ``n_fft``, ..., ``video_fps``), so the
+    log-mel equals the first two channels of the clip's cached audio features.
 
     Returns:
-        ``{"logmel": (2, T, 64), "frames": (50, H, W, 3) or None, "labels": (R, 6), "title": str}``,
+        ``{"logmel": (2, T, F), "frames": (50, H, W, 3) or None, "labels": (R, 6), "title": str}``,
         the keyword arguments of :func:`avseld.viz.plot_clip`.
     """
     from avseld.dataset import load_audio, read_label_csv, read_video_frames
     from avseld.features import extract_logmel
+    from avseld.layout import N_LABEL_FRAMES
 
     rec = next((c for c in test_clips(study) if c.name == clip), None) if clip else pick_clips(study)[0]
     if rec is None:
         raise DataError(f"{study.data_root}: no test clip named '{clip}'")
-    logmel = np.asarray(extract_logmel(load_audio(rec.wav)))
-    frames = read_video_frames(rec.mp4) if rec.mp4 is not None else None
+    fc = study.cfg.features
+    audio = load_audio(rec.wav, sample_rate=fc.sample_rate)
+    logmel = np.asarray(extract_logmel(audio, fc.sample_rate, fc.n_fft, fc.win_length, fc.hop_length, fc.n_mels))
+    frames = read_video_frames(rec.mp4, fps=fc.video_fps, n_frames=N_LABEL_FRAMES) if rec.mp4 is not None else None
     labels = read_label_csv(rec.csv) if rec.csv is not None else None
     return {"logmel": logmel, "frames": frames, "labels": labels, "title": f"{rec.split}/{rec.name}"}
 

@@ -57,7 +57,7 @@ def plot_dataset_statistics(labels: pd.DataFrame) -> Figure:
     """Events per class by split, polyphony, azimuth and distance histograms, on-screen share.
 
     Args:
-        labels: the table of :func:`avseld.report.label_table`.
+        labels: the table of :func:`avseld.stats.label_table`.
     """
     fig = Figure(figsize=(13, 7.5), layout="constrained")
     ax = fig.subplot_mosaic([["cls", "cls", "poly"], ["az", "dist", "on"]])

@@ -66,8 +66,10 @@ NOTEBOOKS["00_data_exploration"] = [
     code("root = study.ensure_dataset(st)\nroot"),
     md("## 2. Label statistics\nOne row per split. A label row is one active event in one 100-ms frame; "
        "azimuth is folded to [-90°, 90°] (front-back ambiguity of the stereo pair), distance is in cm."),
-    code("labels = report.label_table(root)\ndisplay(report.dataset_summary(labels))"),
-    code("fig = viz.plot_dataset_statistics(labels)\nviz.save_figure(fig, st.figures_dir / 'dataset_statistics.png')\nfig"),
+    code("from avseld import stats\n\nlabels = stats.load_labels(root)\n"
+         "display(stats.split_table(stats.summarise_labels(labels)))"),
+    code("fig = viz.plot_dataset_statistics(stats.label_table(labels))\n"
+         "viz.save_figure(fig, st.figures_dir / 'dataset_statistics.png')\nfig"),
     md("## 3. One clip: log-mel of both channels, the frames the visual backbone sees, the reference events\n"
        "The level difference between the two log-mels is the main direction cue; the frame strip is "
        "sampled at 10 fps by timestamp, one frame per label frame."),

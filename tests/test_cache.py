@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -149,6 +150,60 @@ def test_cache_key_changes_with_config(tmp_path, monkeypatch):
     bumped = feature_key(base)
     monkeypatch.undo()
     assert bumped != feature_key(base)
+
+
+def test_cache_key_covers_the_label_code(monkeypatch):
+    """The targets and label rows live in the cache, so new label code must give a new key."""
+    import avseld.cache as cache
+
+    base = _cfg()
+    # label code version 1 adds nothing: caches keyed before the version existed stay valid
+    legacy = f"{base.section_hash('features')}|features-code-v{cache.FEATURE_CODE_VERSION}"
+    if cache.LABEL_CODE_VERSION == 1:
+        assert feature_key(base) == hashlib.sha256(legacy.encode()).hexdigest()[:12]
+    from avseld.runs import run_id
+
+    keys, ids = {feature_key(base)}, {run_id(base, 0)}
+    for version in (cache.LABEL_CODE_VERSION + 1, cache.LABEL_CODE_VERSION + 2):
+        monkeypatch.setattr(cache, "LABEL_CODE_VERSION", version)
+        keys.add(feature_key(base))
+        ids.add(run_id(base, 0))
+    assert len(keys) == 3 and len(ids) == 3  # new targets: new caches and new runs
+    monkeypatch.setattr(cache, "FEATURE_CODE_VERSION", cache.FEATURE_CODE_VERSION + 1)
+    assert feature_key(base) not in keys  # both versions count, each on its own
+
+
+# What the label code makes of one CSV (rows and ADPIT targets, rounded to 1e-5 so that a last-bit
+# difference of cos/sin between machines does not count). A change means that caches made by older
+# code hold other targets: bump avseld.cache.LABEL_CODE_VERSION, then update the digest.
+LABEL_CODE_DIGEST = {1: "f1200c33f4b27a7a"}
+LABEL_FIXTURE = """frame,class,source,azimuth,distance,onscreen
+0,1,0,30,150,1
+0,1,1,-45,230,0
+0,1,2,88,90,1
+0,1,3,10,100,0
+0,4,0,-90,55,0
+3,12,7,12.5,1000,1
+3,0,2,90,0,0
+3,0,1,-17,320,1
+49,6,0,0,75,1
+50,6,0,5,75,1
+"""
+
+
+def test_label_code_digest_asks_for_a_version_bump():
+    import avseld.cache as cache
+    from avseld.dataset import parse_label_csv_text
+    from avseld.labels import encode_adpit
+    from avseld.layout import N_LABEL_FRAMES
+
+    rows = parse_label_csv_text(LABEL_FIXTURE, "fixture", reference=True)
+    targets = encode_adpit(rows, N_LABEL_FRAMES)  # what _consolidate writes to targets.npy
+    got = hashlib.sha256(rows.tobytes() + np.round(targets.astype(np.float64), 5).tobytes()
+                         + str(targets.shape).encode()).hexdigest()[:16]
+    assert got == LABEL_CODE_DIGEST.get(cache.LABEL_CODE_VERSION), (
+        f"the label code now encodes the fixture differently (digest {got}): cached targets made by "
+        f"older code differ, so bump avseld.cache.LABEL_CODE_VERSION and record the digest here")
 
 
 def test_fullview_and_extras_cache(dataset, tmp_path):

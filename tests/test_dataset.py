@@ -17,8 +17,8 @@ from avseld.dataset import (
     load_audio,
     parse_label_csv_text,
     read_video_frames,
-    validate_dataset,
 )
+from avseld.validate import validate_dataset
 from avseld.synth import TEST_SPLIT, TRAIN_SPLIT, generate_dataset
 
 SMALL = SynthConfig(

@@ -56,6 +56,40 @@ def test_logmel_matches_librosa_recipe(name):
     assert np.abs(got - ref).max() <= 0.01
 
 
+def cached_recipe(x: torch.Tensor) -> torch.Tensor:
+    """The hand-written torch front end every cache at FEATURE_CODE_VERSION 2 was made with:
+    (B, 2, N) -> (B, 2, T, 64)."""
+    import librosa
+
+    b, c, n = x.shape
+    spec = torch.stft(x.reshape(-1, n), n_fft=1024, hop_length=480, win_length=960, window=torch.hann_window(960),
+                      center=True, pad_mode="constant", return_complex=True)
+    basis = torch.from_numpy(librosa.filters.mel(sr=SR, n_fft=1024, n_mels=64).astype(np.float32))
+    db = 10.0 * torch.log10(torch.clamp(torch.matmul(basis, spec.reshape(b, c, *spec.shape[-2:]).abs().pow(2)), min=1e-10))
+    return torch.maximum(db, (db.reshape(b, -1).amax(-1) - 80.0).reshape(b, 1, 1, 1)).transpose(-1, -2)
+
+
+def test_logmel_is_bit_identical_to_the_cached_recipe():
+    """torchaudio's Spectrogram and AmplitudeToDB give the cached features bit for bit: a change
+    here changes every cache's values, so it needs a FEATURE_CODE_VERSION bump."""
+    sig = signals()
+    x = torch.from_numpy(np.stack([sig[k] for k in ("noise", "sine", "silence_click", "silence")]).astype(np.float32))
+    ref = cached_recipe(x).numpy()
+    assert np.array_equal(extract_logmel(x).numpy(), ref)
+    assert np.array_equal(extract_logmel(x[1].numpy()), ref[1])
+    assert np.array_equal(extract_audio_features(x.numpy(), ("ild",))[:, :2], ref)
+
+
+def test_logmel_module_refuses_bad_sizes():
+    from avseld.features import LogMel
+
+    with pytest.raises(ValueError, match="win_length <= n_fft"):
+        LogMel(n_fft=512, win_length=960)
+    with pytest.raises(ValueError, match="positive"):
+        LogMel(hop_length=0)
+    assert LogMel()(torch.zeros(3, 2, 4800)).shape == (3, 2, 11, 64)
+
+
 def test_logmel_batched_equals_per_clip_and_torch():
     sig = signals()
     x = np.stack([sig[k] for k in ("noise", "sine", "silence_click", "silence")]).astype(np.float32)

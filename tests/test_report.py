@@ -117,17 +117,6 @@ def test_onscreen_confusion_counts(tmp_path):
     assert cm.tolist() == [[1, 0], [1, 1]]  # frame 3 is 100 degrees off: unmatched
 
 
-def test_label_statistics(tmp_path):
-    root = make_dataset(tmp_path / "synth_s", n_clips=3)
-    labels = report.label_table(root)
-    summary = report.dataset_summary(labels).iloc[0]
-    assert summary["clips"] == 3 and summary["split"] == TEST_SPLIT
-    assert summary["label_rows"] == len(labels) and 0 <= summary["onscreen_share"] <= 1
-    assert summary["max_polyphony"] >= 1
-    with pytest.raises(DataError):
-        report.label_table(tmp_path / "empty_missing")
-
-
 def test_missing_metrics_record_is_a_clear_error(tmp_path):
     with pytest.raises(DataError, match="metrics.json"):
         report.score_run(tmp_path / "no_run")

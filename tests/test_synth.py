@@ -9,7 +9,8 @@ import pytest
 import soundfile as sf
 
 from avseld.config import SynthConfig
-from avseld.dataset import discover_clips, read_label_csv, read_video_frames, validate_dataset
+from avseld.dataset import discover_clips, read_label_csv, read_video_frames
+from avseld.validate import validate_dataset
 from avseld.layout import CLASS_NAMES, N_CLASSES
 from avseld.synth import TEST_SPLIT, TRAIN_SPLIT, generate_dataset, plan_dataset
 from avseld.synth.generate import render_video

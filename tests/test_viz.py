@@ -7,7 +7,7 @@ import pytest
 import torch
 from matplotlib.image import imread
 
-from avseld import report, viz
+from avseld import report, stats, viz
 from avseld.layout import N_CLASSES
 from avseld.runs import RunFolder
 
@@ -39,7 +39,7 @@ def test_result_figures_are_written_atomically(fake, tmp_path):
         "classwise": viz.plot_classwise(report.classwise_table(runs)),
         "traj": viz.plot_trajectories(*report.load_clip_pair(runs["AV-SELD"][0])[1:], clip="c"),
         "confusion": viz.plot_onscreen_confusions({k: report.onscreen_confusion(v) for k, v in runs.items()}),
-        "stats": viz.plot_dataset_statistics(report.label_table(root)),
+        "stats": viz.plot_dataset_statistics(stats.label_table(stats.load_labels(root))),
     }
     for name, fig in figs.items():
         _png(viz.save_figure(fig, tmp_path / f"{name}.png"))

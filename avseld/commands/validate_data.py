@@ -15,7 +15,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from avseld.dataset import validate_dataset
+    from avseld.validate import validate_dataset
 
     report = validate_dataset(
         args.root, splits=args.splits, sample_rate=args.sample_rate, duration_s=args.duration, check_video=not args.no_video

@@ -5,6 +5,7 @@ ImageNet backbones (:mod:`avseld.features.visual`). Caching lives in :mod:`avsel
 
 from avseld.features.audio import (
     AUDIO_EXTRAS,
+    LogMel,
     audio_channel_names,
     extract_audio_features,
     extract_logmel,
@@ -23,6 +24,7 @@ from avseld.features.visual import (
 __all__ = [
     "AUDIO_EXTRAS",
     "BACKBONES",
+    "LogMel",
     "VisualFeatureExtractor",
     "audio_channel_names",
     "build_backbone",
