@@ -22,8 +22,7 @@ import torch
 from avseld.checkpoint import load_checkpoint
 from avseld.models import build_model
 
-sys.path.insert(0, str(Path(__file__).parent))
-from engine_fixtures import make_dataset  # noqa: E402
+from engine_fixtures import make_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 OVERRIDES = {"train.epochs": 2, "train.batch_size": 8, "train.optimizer": "sgd", "train.lr": 0.05,

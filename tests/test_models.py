@@ -17,10 +17,10 @@ def _inputs(model, b=2):
 
 
 @pytest.mark.parametrize("name", list(MODELS))
-def test_variant_forward_backward(name):
+def test_variant_forward_backward(name, device):
     torch.manual_seed(0)
-    model = build_model(name)
-    audio, video = _inputs(model)
+    model = build_model(name).to(device)
+    audio, video = (x.to(device) if x is not None else None for x in _inputs(model))
     out, attn = model(audio, video, return_attention=True)
     layout = model.layout
     assert layout in (AV_LAYOUT, AUDIO_LAYOUT)

@@ -3,8 +3,6 @@ training split (stored with the cache, carried by the checkpoint), gradient clip
 
 import json
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,8 +13,7 @@ from avseld.cache import audio_stats, feature_cache_dir
 from avseld.config import load_config
 from avseld.models import build_model
 
-sys.path.insert(0, str(Path(__file__).parent))
-from engine_fixtures import make_dataset  # noqa: E402
+from engine_fixtures import make_dataset
 
 torch.set_num_threads(1)
 

@@ -3,8 +3,6 @@ and records of older runs (absolute paths) still read."""
 
 import json
 import shutil
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -12,24 +10,10 @@ import torch
 from avseld import report, study
 from avseld.runs import RunFolder, is_finished
 
-sys.path.insert(0, str(Path(__file__).parent))
-import engine_fixtures  # noqa: E402
-from _study_fakes import TEST_SPLIT, make_dataset, make_run  # noqa: E402
+import engine_fixtures
+from _study_fakes import TEST_SPLIT, make_dataset, make_run
 
 torch.set_num_threads(1)
-
-
-@pytest.fixture(autouse=True)
-def _restore_logging():
-    """The CLI installs a stderr handler; drop it after each test."""
-    import logging
-
-    root = logging.getLogger("avseld")
-    before = list(root.handlers)
-    yield
-    for h in root.handlers[:]:
-        if h not in before:
-            root.removeHandler(h)
 
 
 def test_a_run_trained_from_the_command_line_is_the_studys_run(tmp_path):

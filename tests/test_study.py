@@ -1,0 +1,61 @@
+"""The study's steps: deterministic run ids and folders, ablation seeds, the order runs go to the workers."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from avseld import report, study
+from avseld.errors import DataError
+
+
+def test_run_ids_are_deterministic_and_distinct(tmp_path):
+    st = study.open_study("smoke", tmp_path, seeds=[0, 1], device="cpu")
+    a = st.run_dirs("avseld")
+    assert a == study.open_study("smoke", tmp_path, seeds=[0, 1], device="cuda").run_dirs("avseld")  # device-free
+    assert study.open_study("smoke", tmp_path).cfg.features.device == "cpu"  # auto keeps the profile's
+    assert [d.name[-3:] for d in a] == ["-s0", "-s1"]
+    names = {k: st.run_dirs(k)[0].name for k in study.SYSTEMS}
+    assert len(set(names.values())) == len(names)  # every system its own run
+    assert names["onscreen_fix"].startswith("avseld-") and names["no_atem"].startswith("avseld_no_atem-")
+    assert st.data_root == tmp_path.resolve() / "data" / "synth_smoke"
+    assert st.runs_root == tmp_path.resolve() / "data" / "runs"
+    with pytest.raises(DataError, match="not finished: data/runs/avseld-"):
+        study.finished_runs(st, "avseld")
+    assert math.isnan(report.to_report_units({"F20": None})["F20"])
+
+
+def test_ablation_seeds_subset_of_study_seeds(tmp_path):
+    st = study.open_study("default", tmp_path, device="cpu")
+    assert st.seeds == (0, 1, 2) and st.ablation_seeds == (0, 1)  # the default profile's hour budget
+    both = study.open_study("default", tmp_path, overrides=["report.ablation_seeds=[]"])
+    assert both.ablation_seeds == (0, 1, 2)  # empty: the study's seeds
+    only1 = study.open_study("default", tmp_path, seeds=[1])
+    assert only1.ablation_seeds == (1,)  # a seed outside the study is never trained for the ablations
+    with pytest.raises(DataError, match=r"not finished: data/runs/avseld-\w+-s0, data/runs/avseld-\w+-s1 \(run"):
+        study.ablation_runs(st)  # looks for seeds 0 and 1 only
+
+
+def test_parallel_runs_start_longest_first(tmp_path, monkeypatch):
+    """04's runs go to the two workers full-view first and audio-only last (no idle core at the end)."""
+    st = study.open_study("default", tmp_path, device="cpu")
+    cfgs = {k: study.get_system(k).config(st.cfg) for k in study.SYSTEMS}
+    ranks = {k: study.expected_cost_rank(c) for k, c in cfgs.items()}
+    assert ranks["fullview"] == ranks["plus_fullview"] > ranks["avseld"] == ranks["avseld_plus"] > ranks["audio_only"]
+    submitted = []
+
+    class Pool:  # records the submission order instead of training
+        def __init__(self, *a, **k): pass
+        def __enter__(self): return self
+        def __exit__(self, *a): return False
+        def submit(self, fn, *job):
+            submitted.append(job[0].model.name)
+            from concurrent.futures import Future
+            f = Future(); f.set_result(None); return f
+
+    import concurrent.futures
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", Pool)
+    monkeypatch.setattr(study, "ensure_features", lambda *a, **k: [])
+    study.run_systems(st, ["audio_only", "no_atem", "fullview"], seeds=[0])
+    assert submitted == ["avseld", "avseld_no_atem", "avseld_audio"]  # fullview (an avseld config) first
