@@ -18,7 +18,7 @@ import numpy as np
 
 from avseld.dataset import write_label_csv
 from avseld.labels import m_to_cm, xy_to_azimuth
-from avseld.layout import OutputLayout, layout_for_width
+from avseld.layout import OutputLayout
 
 
 def _angle_deg(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.ndarray) -> np.ndarray:
@@ -33,7 +33,7 @@ def decode_output(
     output,
     eval_cfg=None,
     *,
-    layout: OutputLayout | None = None,
+    layout: OutputLayout,
     activity_threshold: float = 0.5,
     merge_threshold_deg: float = 15.0,
     onscreen_decision: Literal["truncate", "threshold"] = "truncate",
@@ -46,7 +46,7 @@ def decode_output(
         eval_cfg: an :class:`avseld.config.EvalConfig`; when given, its fields replace the keyword
             arguments below (all but ``layout``).
         layout: the model's output layout (``model.layout``); a width that does not match it is a
-            ValueError. None: the standard layout of that width (:func:`avseld.layout.layout_for_width`).
+            ValueError (the width alone never decides the layout).
         activity_threshold: a track is active when |(x, y)| exceeds it.
         merge_threshold_deg: same-class active tracks closer than this are merged.
         onscreen_decision: ``"truncate"`` writes ``int(p)`` (the baseline: 0 unless p == 1);
@@ -68,8 +68,6 @@ def decode_output(
     output = np.asarray(output, dtype=np.float32)
     if output.ndim != 2:
         raise ValueError(f"decode_output expects one clip (T, width), got shape {output.shape}")
-    if layout is None:
-        layout = layout_for_width(output.shape[-1])
     xy, dist, onscreen = layout.split(output)  # (T, N, 2, K), (T, N, K), (T, N, K) | None
     x, y = xy[:, :, 0], xy[:, :, 1]  # (T, N, K)
     dist = np.maximum(dist, 0)
@@ -114,11 +112,11 @@ def decode_output(
     return out
 
 
-def decode_batch(outputs, eval_cfg=None, **kwargs) -> list[np.ndarray]:
+def decode_batch(outputs, eval_cfg=None, *, layout: OutputLayout, **kwargs) -> list[np.ndarray]:
     """Decode (B, T, layout.dim) outputs into B label arrays (see :func:`decode_output`)."""
     if hasattr(outputs, "detach"):
         outputs = outputs.detach().float().cpu().numpy()
-    return [decode_output(o, eval_cfg, **kwargs) for o in outputs]
+    return [decode_output(o, eval_cfg, layout=layout, **kwargs) for o in outputs]
 
 
 def write_predictions(pred_dir: str | Path, predictions: dict[str, np.ndarray]) -> Path:

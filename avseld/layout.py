@@ -138,17 +138,6 @@ def output_layout(onscreen: bool) -> OutputLayout:
     return AV_LAYOUT if onscreen else AUDIO_LAYOUT
 
 
-def layout_for_width(width: int) -> OutputLayout:
-    """The standard layout whose frame width is ``width`` (117 or 156); ValueError otherwise.
-
-    Only for outputs whose model is unknown; code that has the model uses ``model.layout``.
-    """
-    for lay in (AV_LAYOUT, AUDIO_LAYOUT):
-        if lay.dim == width:
-            return lay
-    raise ValueError(f"no output layout has width {width} (expected {AV_LAYOUT.dim} or {AUDIO_LAYOUT.dim})")
-
-
 # ADPIT track permutations over the 6 slots (A0, B0, B1, C0, C1, C2), in the official order.
 # Each entry: (slot per output track, group). Groups: 0 = A (one instance), 1 = B, 2 = C.
 ADPIT_SLOT_GROUPS: tuple[tuple[int, ...], ...] = ((0, 0, 0), (1, 1, 2), (3, 4, 5))  # base permutation per group

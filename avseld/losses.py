@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from avseld.layout import ADPIT_PERMUTATIONS, ADPIT_SLOT_GROUPS, OutputLayout, layout_for_width, target_field, target_span
+from avseld.layout import ADPIT_PERMUTATIONS, ADPIT_SLOT_GROUPS, OutputLayout, target_field, target_span
 
 
 def _permute(slots: torch.Tensor) -> torch.Tensor:
@@ -35,6 +35,8 @@ class ADPITLoss(nn.Module):
     """Multi-ACCDOA ADPIT loss (with on-screen BCE for audio-visual outputs).
 
     Args:
+        layout: the model's output layout (``model.layout``); an output that does not match it is a
+            ValueError (the width alone never decides the layout).
         mask_onscreen: count the on-screen BCE only on the active tracks of the chosen
             permutation instead of on every track as the baseline does (where silent tracks learn
             "off-screen"). The masked sum is divided by the same number of (frame, track, class)
@@ -42,18 +44,15 @@ class ADPITLoss(nn.Module):
             ACCDOA MSE: divided by the number of active tracks instead, it dominated the loss and on
             the default profile starved localisation (on-screen-fix ablation 1.6 % F20, now 17.9 %).
         distance_scale_m: distance enters the MSE in units of this many metres.
-        layout: the model's output layout (``model.layout``); an output that does not match it is a
-            ValueError. None: the standard layout of the output's width (``avseld.layout.layout_for_width``).
     """
 
-    def __init__(self, mask_onscreen: bool = False, distance_scale_m: float = 1.0,
-                 layout: OutputLayout | None = None) -> None:
+    def __init__(self, layout: OutputLayout, mask_onscreen: bool = False, distance_scale_m: float = 1.0) -> None:
         super().__init__()
         if not distance_scale_m > 0:
             raise ValueError(f"distance_scale_m must be > 0, got {distance_scale_m}")
         self.mask_onscreen = mask_onscreen
         self.distance_scale_m = float(distance_scale_m)
-        if layout is not None and layout.n_tracks != len(ADPIT_SLOT_GROUPS):
+        if layout.n_tracks != len(ADPIT_SLOT_GROUPS):
             raise ValueError(f"ADPIT assigns {len(ADPIT_SLOT_GROUPS)} tracks per class; the layout has {layout.n_tracks}")
         self.layout = layout
 
@@ -64,7 +63,7 @@ class ADPITLoss(nn.Module):
             output: (B, T, layout.dim) activated model output.
             target: (B, T, 6, 5, K) ADPIT targets, axis 3 = (activity, x, y, distance m, onscreen).
         """
-        layout = self.layout or layout_for_width(output.shape[-1])
+        layout = self.layout
         b, t = output.shape[:2]
         out = layout.unflatten(output).float()  # (B, T, 3, n_fields, K)
         if target.shape[-1] != layout.n_classes:

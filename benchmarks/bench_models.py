@@ -35,7 +35,7 @@ def _one(name: str, batch: int, threads: int, steps: int) -> dict:
     probe = build_model(name)
     model = build_model(name, visual_shape=vshape) if probe.uses_video else probe
     opt = torch.optim.Adam(model.parameters(), 1e-3)
-    loss_fn = ADPITLoss()
+    loss_fn = ADPITLoss(model.layout)
     audio = torch.randn(batch, 2, 251, 64)
     video = torch.randn(batch, 50, *vshape) if model.uses_video else None
     target = torch.zeros(batch, 50, 6, 5, 13)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from avseld.labels import encode_adpit
-from avseld.layout import AV_LAYOUT
+from avseld.layout import AUDIO_LAYOUT, AV_LAYOUT
 from avseld.losses import ADPITLoss
 
 
@@ -50,7 +50,7 @@ def test_perfect_prediction_has_zero_loss_for_every_permutation(order_b, order_c
     target = torch.from_numpy(encode_adpit(_rows()))[None]
     out = _perfect(target, order_b, order_c)
     for mask in (False, True):
-        assert ADPITLoss(mask_onscreen=mask)(out, target).item() < 1e-6
+        assert ADPITLoss(AV_LAYOUT, mask_onscreen=mask)(out, target).item() < 1e-6
 
 
 def test_wrong_prediction_costs_and_audio_layout_ignores_onscreen():
@@ -58,9 +58,9 @@ def test_wrong_prediction_costs_and_audio_layout_ignores_onscreen():
     out = _perfect(target, (1, 1, 2), (3, 4, 5))
     bad = out.clone().reshape(1, 50, 3, 4, 13)
     bad[0, 0, :, 0, 2] = -bad[0, 0, :, 0, 2]  # flip x of class 2's tracks
-    assert ADPITLoss()(bad.reshape(1, 50, 156), target).item() > 1e-4
+    assert ADPITLoss(AV_LAYOUT)(bad.reshape(1, 50, 156), target).item() > 1e-4
     audio_out = out.reshape(1, 50, 3, 4, 13)[:, :, :, :3].reshape(1, 50, 117)
-    assert ADPITLoss()(audio_out, target).item() < 1e-6
+    assert ADPITLoss(AUDIO_LAYOUT)(audio_out, target).item() < 1e-6
 
 
 def test_onscreen_mask_ignores_silent_tracks():
@@ -69,8 +69,8 @@ def test_onscreen_mask_ignores_silent_tracks():
     noisy = out.clone()
     noisy[0, 1:, :, 3, :] = 0.7  # on-screen output on frames without any event
     noisy = noisy.reshape(1, 50, 156)
-    assert ADPITLoss(mask_onscreen=True)(noisy, target).item() < 1e-6
-    assert ADPITLoss(mask_onscreen=False)(noisy, target).item() > 0.1
+    assert ADPITLoss(AV_LAYOUT, mask_onscreen=True)(noisy, target).item() < 1e-6
+    assert ADPITLoss(AV_LAYOUT, mask_onscreen=False)(noisy, target).item() > 0.1
     wrong = out.clone()
     wrong[0, 0, 0, 3, 0] = 1 - wrong[0, 0, 0, 3, 0]  # active track, wrong flag
     def clamped(x):  # on-screen outputs inside (0, 1), so that the BCE is finite
@@ -78,11 +78,11 @@ def test_onscreen_mask_ignores_silent_tracks():
         x[..., 3, :] = x[..., 3, :].clamp(1e-4, 1 - 1e-4)
         return x.reshape(1, 50, 156)
 
-    loss = ADPITLoss(mask_onscreen=True)
+    loss = ADPITLoss(AV_LAYOUT, mask_onscreen=True)
     extra = loss(clamped(wrong), target).item() - loss(clamped(out), target).item()
     # the wrong flag costs -log(1e-4) over the baseline's (frame, track, class) count, as unmasked
     assert extra == pytest.approx((-np.log(1e-4) + np.log(1 - 1e-4)) / (50 * 3 * 13), rel=1e-3)
-    assert loss(clamped(wrong), target).item() <= ADPITLoss(mask_onscreen=False)(clamped(wrong), target).item()
+    assert loss(clamped(wrong), target).item() <= ADPITLoss(AV_LAYOUT, mask_onscreen=False)(clamped(wrong), target).item()
 
 
 def test_masked_onscreen_term_keeps_the_baseline_scale():
@@ -91,17 +91,17 @@ def test_masked_onscreen_term_keeps_the_baseline_scale():
     target = torch.from_numpy(encode_adpit(_rows()))[None]
     for _ in range(5):
         out = torch.rand(1, 50, 156, generator=g) * 0.98 + 0.01
-        assert ADPITLoss(mask_onscreen=True)(out, target).item() <= ADPITLoss(mask_onscreen=False)(out, target).item()
+        assert ADPITLoss(AV_LAYOUT, mask_onscreen=True)(out, target).item() <= ADPITLoss(AV_LAYOUT, mask_onscreen=False)(out, target).item()
 
 
 def test_loss_is_differentiable_and_batched_equals_mean():
     g = torch.Generator().manual_seed(0)
     out = torch.rand(3, 50, 156, generator=g, requires_grad=True)
     target = torch.from_numpy(np.stack([encode_adpit(_rows())] * 3))
-    loss = ADPITLoss()(out, target)
+    loss = ADPITLoss(AV_LAYOUT)(out, target)
     loss.backward()
     assert torch.isfinite(out.grad).all()
-    each = torch.stack([ADPITLoss()(out[i:i + 1], target[i:i + 1]) for i in range(3)]).mean()
+    each = torch.stack([ADPITLoss(AV_LAYOUT)(out[i:i + 1], target[i:i + 1]) for i in range(3)]).mean()
     torch.testing.assert_close(loss, each)
 
 
@@ -116,13 +116,13 @@ def test_distance_scale_is_the_loss_of_distances_in_those_units():
     out_s[:, :, :, 2] /= s
     target_s = target.clone()
     target_s[:, :, :, 3] /= s
-    scaled = ADPITLoss(distance_scale_m=s)(out, target)
-    torch.testing.assert_close(scaled, ADPITLoss()(out_s.reshape(out.shape), target_s))
-    assert float(scaled) < float(ADPITLoss()(out, target))  # the distance term shrinks
+    scaled = ADPITLoss(AV_LAYOUT, distance_scale_m=s)(out, target)
+    torch.testing.assert_close(scaled, ADPITLoss(AV_LAYOUT)(out_s.reshape(out.shape), target_s))
+    assert float(scaled) < float(ADPITLoss(AV_LAYOUT)(out, target))  # the distance term shrinks
     perfect_xy = AV_LAYOUT.unflatten(_perfect(target[:1], (1, 2, 1), (3, 4, 5))).clone()
     perfect_xy[:, :, :, 2] += 1.0  # every distance 1 m off, x/y exact
-    err_m = float(ADPITLoss()(perfect_xy.reshape(1, 50, 156), target[:1]))
-    err_s = float(ADPITLoss(distance_scale_m=s)(perfect_xy.reshape(1, 50, 156), target[:1]))
+    err_m = float(ADPITLoss(AV_LAYOUT)(perfect_xy.reshape(1, 50, 156), target[:1]))
+    err_s = float(ADPITLoss(AV_LAYOUT, distance_scale_m=s)(perfect_xy.reshape(1, 50, 156), target[:1]))
     assert err_s == pytest.approx(err_m / s**2, rel=1e-4)
     with pytest.raises(ValueError, match="distance_scale_m"):
-        ADPITLoss(distance_scale_m=0.0)
+        ADPITLoss(AV_LAYOUT, distance_scale_m=0.0)

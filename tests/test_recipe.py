@@ -192,7 +192,7 @@ def test_tuned_onscreen_threshold_is_chosen_on_validation_and_used_by_predict(tm
     ecfg = replace(cfg.eval, onscreen_threshold=tuned["threshold"])
     for name, o in zip(arrays.clip_names, out):
         written = read_label_csv(run / "predictions" / "dev-test" / f"{name}.csv", reference=False)
-        np.testing.assert_array_equal(written[:, 5], decode_output(o, ecfg)[:, 5])
+        np.testing.assert_array_equal(written[:, 5], decode_output(o, ecfg, layout=model.layout)[:, 5])
 
 
 def test_distance_scale_reaches_the_training_loss(tmp_path):
