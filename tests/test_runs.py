@@ -16,15 +16,21 @@ from _study_fakes import TEST_SPLIT, make_dataset, make_run
 torch.set_num_threads(1)
 
 
-def test_a_run_trained_from_the_command_line_is_the_studys_run(tmp_path):
+def _train_from_the_command_line(tmp_path, model: str):
+    """One epoch of ``avseld train --model MODEL`` into a smoke study's runs folder; the study."""
     from avseld.cli import main
 
     _, data, cache = engine_fixtures.make_dataset(tmp_path / "fixture", overrides={"train.epochs": 1})
     over = ["train.tensorboard=false", "train.epochs=1"]
     st = study.open_study("smoke", tmp_path / "work", seeds=[0], overrides=over)
-    args = ["train", "--profile", "smoke", "--model", "avseld", "--seed", "0", "--data", str(data),
+    args = ["train", "--profile", "smoke", "--model", model, "--seed", "0", "--data", str(data),
             "--cache", str(cache), "--runs", str(st.runs_root)]
     assert main([*args, *(a for o in over for a in ("--set", o))]) == 0
+    return st
+
+
+def test_a_run_trained_from_the_command_line_is_the_studys_run(tmp_path):
+    st = _train_from_the_command_line(tmp_path, "avseld")
     (expected,) = st.run_dirs("avseld")
     assert is_finished(expected)
     assert study.finished_runs(st, "avseld") == [expected]  # found, so a rerun of the study skips it
@@ -36,14 +42,7 @@ def test_a_finished_run_of_another_design_under_the_same_id_is_refused(tmp_path)
     from avseld.checkpoint import load_checkpoint
     from avseld.errors import ConfigError
 
-    _, data, cache = engine_fixtures.make_dataset(tmp_path / "fixture", overrides={"train.epochs": 1})
-    over = ["train.tensorboard=false", "train.epochs=1"]
-    from avseld.cli import main
-
-    st = study.open_study("smoke", tmp_path / "work", seeds=[0], overrides=over)
-    args = ["train", "--profile", "smoke", "--model", "avseld_plus", "--seed", "0", "--data", str(data),
-            "--cache", str(cache), "--runs", str(st.runs_root)]
-    assert main([*args, *(a for o in over for a in ("--set", o))]) == 0
+    st = _train_from_the_command_line(tmp_path, "avseld_plus")
     (run_dir,) = st.run_dirs("avseld_plus")
     run = RunFolder(run_dir)
     name, args = run.read_model_args()
