@@ -132,7 +132,8 @@ def system_row(label: str, run_dirs: list[Path], workdir: Path | None = None,
 
     Returns:
         ``(row, std)``: ``row`` has the Table 1 columns (``source`` = ``this study``), ``std``
-        the per-metric standard deviation over seeds (population, 0 for one seed).
+        the per-metric sample standard deviation over seeds (ddof=1, as issue 15 quotes seed spreads;
+        NaN for one seed).
     """
     if not run_dirs:
         raise DataError(f"system '{label}': no runs to score")
@@ -141,7 +142,7 @@ def system_row(label: str, run_dirs: list[Path], workdir: Path | None = None,
     row.update({k: float(scores[k].mean()) for k in METRIC_KEYS})
     row["n_seeds"] = len(run_dirs)
     row["runs"] = ";".join(_rel(d, workdir) for d in run_dirs)
-    std = {k: float(scores[k].std(ddof=0)) for k in METRIC_KEYS}
+    std = {k: float(scores[k].std(ddof=1)) for k in METRIC_KEYS}
     return row, std
 
 

@@ -76,9 +76,10 @@ def test_avseld_plus_carries_its_design_and_config():
     assert w[far].abs().max() == 0
 
 
-@pytest.mark.parametrize("window", [0, 1, 3])
+@pytest.mark.parametrize("window", [0, 1, 3, 48, 49, 50])
 def test_frame_local_cross_attention_equals_masked_attention_over_all_tokens(window):
-    """fusion_window computes each query's window only; outputs and maps equal the masked full form."""
+    """fusion_window computes each query's window only; outputs and maps equal the masked full form.
+    A window of 49 frames or more reaches every frame of a 50-frame clip, and is computed as no window."""
     from avseld.models.avseld_net import AVSELDNet
 
     torch.manual_seed(0)

@@ -44,6 +44,10 @@ def test_table1_rows_are_means_of_rescored_runs(fake):
         assert ours.loc[label, "RDE"] == pytest.approx(100 * np.mean([m["RDE"] for m in per_seed]), abs=1e-12)
         assert ours.loc[label, "OSA"] == pytest.approx(100 * np.mean([m["OSA"] for m in per_seed]), abs=1e-12)
         assert ours.loc[label, "n_seeds"] == 2
+        # the spread is the sample std over seeds (ddof=1): for two seeds |a - b| / sqrt(2)
+        doae = [m["DOAE"] for m in per_seed]
+        ours_std = std[(table["source"] == "this study") & (table["system"] == label)]["DOAE"].item()
+        assert ours_std == pytest.approx(abs(doae[0] - doae[1]) / np.sqrt(2), abs=1e-9)
         assert ours.loc[label, "runs"] == ";".join(f"data/runs/{d.name}" for d in dirs)
     # the noisier system is worse, as constructed
     assert ours.loc["AV-SELD", "F20"] > ours.loc["Baseline replica", "F20"]

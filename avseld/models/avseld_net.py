@@ -166,13 +166,16 @@ class AVSELDNet(nn.Module):
     def _fuse(self, x: torch.Tensor, v: torch.Tensor, return_attention: bool) -> tuple[torch.Tensor, dict]:
         """Fusion decoder: audio frames x (B, Tq, D) attend to visual tokens v (B, T, n_tokens, D).
 
-        With ``fusion_window`` each query scores only its window's tokens (:func:`memory_window`);
-        the returned cross-attention maps are scattered back to (B, heads, Tq, T * n_tokens), zero
+        With ``fusion_window`` each query scores only its window's tokens (:func:`memory_window`); a
+        window that reaches every frame from every query is no window (plain attention over all tokens).
+        The returned cross-attention maps are scattered back to (B, heads, Tq, T * n_tokens), zero
         outside the window: the same maps as masked attention over every token.
         """
         b, t, n_tok, d = v.shape
         memory = v.reshape(b, t * n_tok, d)
-        if self.fusion_window is None:
+        if self.fusion_window is None or self.fusion_window >= max(t, x.shape[1]) - 1:
+            # no window, or one that spans the whole clip for every query: plain attention over every
+            # token (the gathered form would score each query's 2w+1 frames, most of them clamped copies)
             return self.fusion(x, memory, None, return_attention)
         index, outside = memory_window(x.shape[1], t, n_tok, self.fusion_window, v.device)
         x, attn = self.fusion(x, memory, None, return_attention, (index, outside))
