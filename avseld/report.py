@@ -22,7 +22,7 @@ import pandas as pd
 from avseld.atomic import write_text_atomic
 from avseld.errors import DataError
 from avseld.layout import CLASS_NAMES
-from avseld.runs import RunFolder
+from avseld.runs import RunFolder, relative_to
 
 log = logging.getLogger(__name__)
 
@@ -117,15 +117,6 @@ def to_report_units(metrics: dict) -> dict[str, float]:
 # --------------------------------------------------------------------------------------------
 
 
-def _rel(p: Path, workdir: Path | None) -> str:
-    if workdir is None:
-        return Path(p).as_posix()
-    try:
-        return Path(p).resolve().relative_to(Path(workdir).resolve()).as_posix()
-    except ValueError:
-        return Path(p).as_posix()
-
-
 def system_row(label: str, run_dirs: list[Path], workdir: Path | None = None,
                evaluate: Evaluator | None = None) -> tuple[dict[str, Any], dict[str, float]]:
     """Mean (and std) over seeds of one system, scored from its runs' predictions.
@@ -141,7 +132,7 @@ def system_row(label: str, run_dirs: list[Path], workdir: Path | None = None,
     row: dict[str, Any] = {"system": label, "source": "this study"}
     row.update({k: float(scores[k].mean()) for k in METRIC_KEYS})
     row["n_seeds"] = len(run_dirs)
-    row["runs"] = ";".join(_rel(d, workdir) for d in run_dirs)
+    row["runs"] = ";".join(relative_to(d, workdir) for d in run_dirs)
     std = {k: float(scores[k].std(ddof=1)) for k in METRIC_KEYS}
     return row, std
 
@@ -289,7 +280,7 @@ def run_summary(run_dirs: list[Path], workdir: Path | None = None) -> pd.DataFra
     for d in run_dirs:
         m = read_run_metrics(d)
         prov = m.get("provenance") or {}
-        rows.append({"run": _rel(d, workdir), **to_report_units(m), "seed": prov.get("seed"),
+        rows.append({"run": relative_to(d, workdir), **to_report_units(m), "seed": prov.get("seed"),
                      "best_epoch": m.get("best_epoch"),
                      "train_wall_s": prov.get("train_wall_s")})
     return pd.DataFrame(rows)
@@ -389,7 +380,7 @@ def azimuth_table(runs: dict[str, list[Path]], workdir: Path | None = None) -> p
     rows = []
     for label, dirs in runs.items():
         for d in dirs:
-            rows.append({"system": label, "run": _rel(Path(d), workdir), **azimuth_agreement(d)})
+            rows.append({"system": label, "run": relative_to(Path(d), workdir), **azimuth_agreement(d)})
     return pd.DataFrame(rows).set_index(["system", "run"])
 
 
@@ -492,7 +483,7 @@ def convergence_table(runs: dict[str, list[Path]], workdir: Path | None = None, 
             q = max(1, len(f) // 4)
             start = f[-1 - q] if len(f) > q else math.nan
             gain = f[-1] - start
-            rows.append({"system": label, "run": _rel(Path(d), workdir), "epochs": len(f),
+            rows.append({"system": label, "run": relative_to(Path(d), workdir), "epochs": len(f),
                          "val_F20_last": f[-1], "val_F20_quarter_before": start, "last_quarter_gain": gain,
                          "val_F20_max": float(np.nanmax(f)), "best_epoch": int(log[-1].get("best_epoch", len(f))),
                          "converged": bool(math.isfinite(gain) and gain < threshold)})
@@ -519,5 +510,5 @@ def seed_scores(runs: dict[str, list[Path]], split: str | None = None, workdir: 
     for label, dirs in runs.items():
         for d in dirs:
             m = to_report_units(score_run(d, split))
-            rows.append({"system": label, "run": _rel(Path(d), workdir), **m})
+            rows.append({"system": label, "run": relative_to(Path(d), workdir), **m})
     return pd.DataFrame(rows)

@@ -97,13 +97,17 @@ def _plain_args(kwargs: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(kwargs))
 
 
-def relative_to(path: str | Path, base: str | Path) -> str:
-    """``path`` relative to ``base`` when it lies under it (POSIX separators), else absolute."""
+def relative_to(path: str | Path, base: str | Path | None) -> str:
+    """``path`` relative to ``base`` when it lies under it, else its resolved absolute path; POSIX
+    separators either way. With ``base`` None, ``path`` as given. The one rule for every path that a
+    record or a table prints (metrics.json, Table 1's ``runs``, the convergence and azimuth tables)."""
+    if base is None:
+        return Path(path).as_posix()
     path = Path(path).resolve()
     try:
         return path.relative_to(Path(base).resolve()).as_posix()
     except ValueError:
-        return str(path)
+        return path.as_posix()
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ import numpy as np
 from avseld.cache import feature_cache_dir, feature_key
 from avseld.config import Config, load_config
 from avseld.errors import DataError
-from avseld.runs import RunFolder, is_finished, metrics_name, prediction_name, run_id  # noqa: F401 (run_id: the study's ids)
+from avseld.runs import RunFolder, is_finished, metrics_name, prediction_name, relative_to, run_id  # noqa: F401 (run_id: the study's ids)
 from avseld.systems import (  # noqa: F401  (re-exported: notebooks use avseld.study.SYSTEMS)
     FULLVIEW,
     LR_SWAP,
@@ -89,11 +89,8 @@ class Study:
         return [self.runs_root / run_id(scfg, s) for s in (self.seeds if seeds is None else seeds)]
 
     def relative(self, path: Path) -> str:
-        """``path`` relative to the workdir when it lies under it (POSIX separators)."""
-        try:
-            return Path(path).resolve().relative_to(self.workdir.resolve()).as_posix()
-        except ValueError:
-            return str(path)
+        """``path`` relative to the workdir (:func:`avseld.runs.relative_to`)."""
+        return relative_to(path, self.workdir)
 
 
 def open_study(

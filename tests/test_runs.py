@@ -85,3 +85,24 @@ def test_records_of_older_runs_with_absolute_paths_are_read(tmp_path):
     shutil.copytree(tmp_path / "data", tmp_path / "elsewhere")  # the absolute paths still name the originals
     ref, pred = RunFolder(tmp_path / "elsewhere" / "runs" / run.name).scored_folders()
     assert (ref, pred) == (root / "metadata_dev", run / "predictions" / TEST_SPLIT)
+
+
+def test_one_rule_prints_every_recorded_path(tmp_path):
+    """runs.relative_to is what metrics.json, the study's messages and every table print: relative under
+    the workdir, resolved and absolute outside it, POSIX either way; with no workdir, as given."""
+    from avseld.runs import relative_to
+
+    work = tmp_path / "work"
+    (work / "data" / "runs" / "r-s0").mkdir(parents=True)
+    (tmp_path / "elsewhere").mkdir()
+    assert relative_to(work / "data" / "runs" / "r-s0", work) == "data/runs/r-s0"
+    assert relative_to(work / "data" / ".." / "data" / "runs", work) == "data/runs"
+    assert relative_to(work / ".." / "elsewhere", work) == (tmp_path / "elsewhere").resolve().as_posix()
+    assert relative_to("data/runs/r-s0", None) == "data/runs/r-s0"
+    st = study.open_study("smoke", work, seeds=[0])
+    assert st.relative(work / "data" / "runs" / "r-s0") == "data/runs/r-s0"
+    assert st.relative(tmp_path / "elsewhere") == (tmp_path / "elsewhere").resolve().as_posix()
+    fake_root = make_dataset(work / "data" / "synth", n_clips=2)
+    run = make_run(work, fake_root, "avseld-aaaa-s0", 0)
+    rows = report.azimuth_table({"AV-SELD": [run]}, work)
+    assert rows.index.get_level_values("run").tolist() == ["data/runs/avseld-aaaa-s0"]
