@@ -1,7 +1,7 @@
 """What a run ran on: installed packages, CPU, torch's CPU capability, git commit and dirtiness, the lock
 file, and content digests of the feature cache it read, so that a table can be traced to its environment.
 
-Recorded under ``provenance`` in each run's ``metrics.json`` by :func:`avseld.engine.predict`.
+Recorded under ``provenance`` in each run's ``metrics.json`` by :func:`avseld.inference.predict`.
 """
 
 from __future__ import annotations

@@ -234,7 +234,7 @@ def cache_dir_for(study: Study, key: str) -> Path:
 def _train_job(scfg: Config, model: str, seed: int, data_root: Path, cache_root: Path, runs_root: Path,
                rid: str, workdir: Path, n_threads: int) -> str:
     """Train and predict one (system, seed); runs in the study process or in a worker process."""
-    from avseld import engine
+    from avseld import engine, inference
     from avseld.logging_setup import setup_logging
 
     setup_logging()
@@ -244,7 +244,7 @@ def _train_job(scfg: Config, model: str, seed: int, data_root: Path, cache_root:
                                 cache_root, runs_root, run_id=rid, workdir=workdir,
                                 resume=True))  # continues an interrupted run; a new run starts from scratch
     if not is_finished(run_dir):
-        engine.predict(run_dir, split="dev-test", data_root=data_root, workdir=workdir)
+        inference.predict(run_dir, split="dev-test", data_root=data_root, workdir=workdir)
     return str(run_dir)
 
 
@@ -370,7 +370,7 @@ def all_finished_runs(study: Study) -> dict[str, list[Path]]:
 
 
 def video_controls(study: Study, keys: tuple[str, ...] | list[str] = ()) -> dict[str, dict[str, list[Path]]]:
-    """Score each video system's runs with the picture taken away (``avseld.engine.VIDEO_CONTROLS``:
+    """Score each video system's runs with the picture taken away (``avseld.inference.VIDEO_CONTROLS``:
     zeros, and the video of another clip), skipping controls already scored.
 
     Args:
@@ -380,7 +380,7 @@ def video_controls(study: Study, keys: tuple[str, ...] | list[str] = ()) -> dict
         ``{key: {prediction folder name: run folders}}`` (``dev-test.video-<control>``,
         :func:`avseld.runs.prediction_name`).
     """
-    from avseld import engine
+    from avseld import inference
     from avseld.models import uses_video
 
     keys = list(keys) or [k for k in study.cfg.report.systems if uses_video(get_system(k).model)]
@@ -388,7 +388,7 @@ def video_controls(study: Study, keys: tuple[str, ...] | list[str] = ()) -> dict
     for key in keys:
         dirs = finished_runs(study, key)
         out[key] = {}
-        for control in engine.VIDEO_CONTROLS:
+        for control in inference.VIDEO_CONTROLS:
             out[key][_control(study, dirs, video_control=control)] = dirs
     return out
 
@@ -396,13 +396,13 @@ def video_controls(study: Study, keys: tuple[str, ...] | list[str] = ()) -> dict
 def _control(study: Study, dirs: list[Path], **control: str) -> str:
     """Score the ``control`` (``video_control=`` / ``onscreen_decision=``) of every run in ``dirs`` that
     lacks it; return its prediction folder name."""
-    from avseld import engine
+    from avseld import inference
 
     name = prediction_name("dev-test", **control)
     for d in dirs:
         if not (d / metrics_name(name)).is_file():
-            engine.predict(d, split="dev-test", data_root=study.data_root, cache_root=study.cache_root,
-                           workdir=study.workdir, **control)
+            inference.predict(d, split="dev-test", data_root=study.data_root, cache_root=study.cache_root,
+                              workdir=study.workdir, **control)
     return name
 
 
@@ -539,7 +539,7 @@ def attention_explorer(study: Study, keys: tuple[str, ...] | list[str] = (), n_c
     """
     from avseld.cache import list_cached_splits, load_split
     from avseld.dataset import read_label_csv, read_video_frames
-    from avseld.engine import load_model
+    from avseld.inference import load_model
     from avseld.report import load_clip_pair
     from avseld.viz import AttentionExplorer, ClipInputs
 

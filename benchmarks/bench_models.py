@@ -2,7 +2,9 @@
 
 Each variant runs in its own subprocess (so ``ru_maxrss`` is its own peak) with the default
 profile's feature shapes and batch size; AV-SELD's cost is reported relative to the baseline
-measured in the same run. Usage: ``python benchmarks/bench_models.py [--threads N] [--batch B]``.
+measured in the same run. A model may carry constructor arguments, ``name:key=value,...`` (e.g.
+``avseld_plus:fusion_window=50``, the window of the ablation without frame-local fusion).
+Usage: ``python benchmarks/bench_models.py [--threads N] [--batch B] [--models M ...]``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,21 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import write_result  # noqa: E402
 
 
-def _one(name: str, batch: int, threads: int, steps: int) -> dict:
+# every registered variant, and the ablation "AV-SELD+ w/o frame-local fusion" (a window over the whole clip)
+EXTRA_MODELS = ("avseld_plus:fusion_window=50",)
+
+
+def _parse(spec: str) -> tuple[str, dict]:
+    """``name[:key=value,...]`` -> (variant name, constructor arguments; integers parsed)."""
+    name, _, args = spec.partition(":")
+    kwargs = {}
+    for item in filter(None, args.split(",")):
+        key, _, value = item.partition("=")
+        kwargs[key] = int(value) if value.lstrip("-").isdigit() else value
+    return name, kwargs
+
+
+def _one(spec: str, batch: int, threads: int, steps: int) -> dict:
     import torch
 
     from avseld.config import load_config
@@ -29,11 +45,12 @@ def _one(name: str, batch: int, threads: int, steps: int) -> dict:
     from avseld.models import build_model, count_parameters, variant_config_overrides
 
     torch.set_num_threads(threads)
+    name, kwargs = _parse(spec)
     cfg = load_config("default").with_overrides(variant_config_overrides(name))
     vshape = tuple(visual_feature_shape(cfg.features))
     torch.manual_seed(0)
-    probe = build_model(name)
-    model = build_model(name, visual_shape=vshape) if probe.uses_video else probe
+    probe = build_model(name, **kwargs)
+    model = build_model(name, visual_shape=vshape, **kwargs) if probe.uses_video else probe
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     loss_fn = ADPITLoss(model.layout)
     audio = torch.randn(batch, 2, 251, 64)
@@ -64,7 +81,7 @@ def _one(name: str, batch: int, threads: int, steps: int) -> dict:
             if i:
                 itimes.append(time.perf_counter() - t0)
     infer_s = min(itimes)
-    return {"model": name, "params": count_parameters(model), "visual_shape": str(vshape) if model.uses_video else "-",
+    return {"model": spec, "params": count_parameters(model), "visual_shape": str(vshape) if model.uses_video else "-",
             "train_clips_per_s": batch / train_s, "train_bf16_clips_per_s": batch / train_bf16_s,
             "bf16_speedup": train_s / train_bf16_s, "infer_clips_per_s": batch / infer_s,
             "train_step_ms": 1000 * train_s, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -85,7 +102,7 @@ def main() -> None:
     from avseld.models import MODELS
 
     rows = []
-    for name in a.models or list(MODELS):
+    for name in a.models or [*MODELS, *EXTRA_MODELS]:
         out = subprocess.run([sys.executable, __file__, "--one", name, "--batch", str(a.batch), "--threads",
                               str(a.threads), "--steps", str(a.steps)], capture_output=True, text=True, check=True)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))

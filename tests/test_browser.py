@@ -196,7 +196,7 @@ def _module_heads(run_dir: Path) -> dict[str, tuple[int, int]]:
     """``{"self": (layers, heads), "cross": (layers, heads)}`` read off the checkpoint's attention modules."""
     from torch.nn import MultiheadAttention
 
-    from avseld.engine import load_model
+    from avseld.inference import load_model
 
     mods = {n: m for n, m in load_model(run_dir).named_modules() if isinstance(m, MultiheadAttention)}
     out = {}

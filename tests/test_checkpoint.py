@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from avseld import engine
+from avseld import inference
 from avseld.checkpoint import load_checkpoint, load_model_state
 from avseld.errors import CheckpointError
 from avseld.models import build_model
@@ -17,7 +17,7 @@ def test_checkpoints_are_safe(overfit_run, tmp_path, capsys):
     run, _ = overfit_run
     ckpt = torch.load(run / "checkpoints" / "best.pt", weights_only=True)  # plain tensors and containers
     assert ckpt["model_name"] == "baseline_audio" and "versions" in ckpt
-    model = engine.load_model(run)
+    model = inference.load_model(run)
     assert model.model_name == "baseline_audio"
     # a checkpoint of another model is refused, naming the file
     with pytest.raises(CheckpointError, match="is for model 'baseline_audio', not 'avseld_audio'"):

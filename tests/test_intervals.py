@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from avseld import engine, intervals, report
+from avseld import inference, intervals, report
 from avseld.batches import ClipArrays
 from avseld.metrics.scoring import clip_statistics, scores_from_statistics
 
@@ -114,14 +114,14 @@ def _arrays(n=5):
 
 def test_video_controls_take_the_picture_away_and_keep_everything_else():
     arr = _arrays()
-    z = engine.video_control_arrays(arr, "zeros")
+    z = inference.video_control_arrays(arr, "zeros")
     assert z.clip_names == arr.clip_names and not np.any(z.video)
     assert np.array_equal(z.audio, arr.audio[arr.rows]) and np.array_equal(z.targets, arr.targets[arr.rows])
-    s = engine.video_control_arrays(arr, "shuffled")
+    s = inference.video_control_arrays(arr, "shuffled")
     own = arr.video[arr.rows]
     assert s.clip_names == arr.clip_names and np.array_equal(s.audio, arr.audio[arr.rows])
     # every clip gets another clip's video, and every video is used once
     source = [next(j for j in range(len(own)) if np.array_equal(s.video[i], own[j])) for i in range(len(own))]
     assert sorted(source) == list(range(len(own))) and all(src != i for i, src in enumerate(source))
     with pytest.raises(Exception, match="unknown video control"):
-        engine.video_control_arrays(arr, "blur")
+        inference.video_control_arrays(arr, "blur")

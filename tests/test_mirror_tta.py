@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from avseld import engine
+from avseld import inference
 from avseld.augment import swap_left_right
 from avseld.batches import ClipArrays
 from avseld.models import build_model
@@ -30,7 +30,7 @@ def test_mirrored_output_is_left_right_equivariant(name):
     y = model.layout.fields.index("y")
 
     def out(a, v, mirror):
-        o = engine.predict_outputs(model, _arrays(a, v), torch.device("cpu"), mirror=mirror)
+        o = inference.predict_outputs(model, _arrays(a, v), torch.device("cpu"), mirror=mirror)
         return model.layout.unflatten(o)  # (N, T, tracks, fields, classes)
 
     for mirror, equivariant in ((True, True), (False, False)):
@@ -49,8 +49,8 @@ def test_mirroring_is_the_mean_of_both_passes():
     video = rng.normal(size=(2, 50, 16)).astype(np.float32)
     ma, mv, _ = swap_left_right(audio, video, None)
     cpu = torch.device("cpu")
-    plain = engine.predict_outputs(model, _arrays(audio, video), cpu)
-    mirrored = model.layout.unflatten(engine.predict_outputs(model, _arrays(ma, mv), cpu)).copy()
+    plain = inference.predict_outputs(model, _arrays(audio, video), cpu)
+    mirrored = model.layout.unflatten(inference.predict_outputs(model, _arrays(ma, mv), cpu)).copy()
     mirrored[..., model.layout.fields.index("y"), :] *= -1
-    tta = engine.predict_outputs(model, _arrays(audio, video), cpu, mirror=True)
+    tta = inference.predict_outputs(model, _arrays(audio, video), cpu, mirror=True)
     np.testing.assert_allclose(tta, 0.5 * (plain + mirrored.reshape(plain.shape)), atol=1e-6)

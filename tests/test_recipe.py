@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from avseld import engine
+from avseld import engine, inference
 from avseld.cache import audio_stats, feature_cache_dir
 from avseld.config import load_config
 from avseld.models import build_model
@@ -71,7 +71,7 @@ def test_recipe_run_standardises_with_the_cache_statistics_and_follows_the_sched
             "train.optimizer": "adamw", "train.weight_decay": 0.01, "train.grad_clip": 1.0}
     cfg, data, cache = make_dataset(tmp_path, n_train_rooms=3, clips_per_room=4, overrides=over)
     run = engine.train(cfg, "baseline_av", 0, data, cache, tmp_path / "runs")
-    model = engine.load_model(run)
+    model = inference.load_model(run)
     mean, std = audio_stats(feature_cache_dir(cfg, cache), ("dev-train",))
     assert np.array_equal(model.encoder.in_mean.squeeze(1).numpy(), mean)  # restored from the checkpoint
     assert np.array_equal(model.encoder.in_std.squeeze(1).numpy(), std)
@@ -106,7 +106,7 @@ def test_grad_clip_bounds_the_update_of_plain_sgd(tmp_path):
         torch.manual_seed(0)
         init = build_model("baseline_audio", visual_shape=None)
         run = engine.train(cfg, "baseline_audio", 0, data, cache, tmp_path / str(clip) / "runs")
-        trained = engine.load_model(run, "last")
+        trained = inference.load_model(run, "last")
         init_state = init.state_dict()
         d2 = sum(float(((v.float() - init_state[k].float()) ** 2).sum())
                  for k, v in trained.state_dict().items() if v.dtype.is_floating_point and "running" not in k)
@@ -175,7 +175,7 @@ def test_tuned_onscreen_threshold_is_chosen_on_validation_and_used_by_predict(tm
     run = engine.train(cfg, "avseld", 0, data, cache, tmp_path / "runs")
     tuned = json.loads((run / engine.TUNED_THRESHOLD).read_text())
     scores = {float(k): v for k, v in tuned["val_F20_on"].items()}
-    assert set(scores) == set(engine.ONSCREEN_THRESHOLDS)
+    assert set(scores) == set(inference.ONSCREEN_THRESHOLDS)
     assert scores[tuned["threshold"]] == max(scores.values())
     record = json.loads((run / "metrics.json").read_text())
     assert record["onscreen_threshold"] == tuned["threshold"]
@@ -184,9 +184,9 @@ def test_tuned_onscreen_threshold_is_chosen_on_validation_and_used_by_predict(tm
     from avseld.decode import decode_output
     from dataclasses import replace
 
-    model = engine.load_model(run)
+    model = inference.load_model(run)
     arrays = load_clip_arrays(feature_cache_dir(cfg, cache), "dev-test")
-    out = engine.predict_outputs(model, arrays, torch.device("cpu"))
+    out = inference.predict_outputs(model, arrays, torch.device("cpu"))
     from avseld.dataset import read_label_csv
 
     ecfg = replace(cfg.eval, onscreen_threshold=tuned["threshold"])

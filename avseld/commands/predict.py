@@ -15,9 +15,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from avseld import engine
+    from avseld import inference
 
-    pred_dir = engine.predict(args.run, split=args.split, data_root=args.data, cache_root=args.cache,
-                              checkpoint=args.checkpoint)
+    pred_dir = inference.predict(args.run, split=args.split, data_root=args.data, cache_root=args.cache,
+                                 checkpoint=args.checkpoint)
     sys.stdout.write(f"{pred_dir}\n")
     return 0
