@@ -32,14 +32,15 @@ class DistEnv:
         return self.world_size > 1
 
 
-def resolve_device(name: str) -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; otherwise ``torch.device(name)``."""
+def resolve_device(name: str, key: str = "train.device") -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; otherwise ``torch.device(name)``. An unknown name is
+    a :class:`ConfigError` naming the config ``key`` it came from (``train.device``, ``features.device``)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         return torch.device(name)
     except RuntimeError:
-        raise ConfigError(f"config key 'train.device': unknown device '{name}'") from None
+        raise ConfigError(f"config key '{key}': unknown device '{name}'") from None
 
 
 def setup_distributed(device: str = "auto") -> DistEnv:

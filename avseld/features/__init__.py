@@ -17,7 +17,6 @@ from avseld.features.visual import (
     build_backbone,
     build_visual_extractor,
     fullview_projection,
-    resolve_device,
     visual_feature_shape,
 )
 
@@ -32,7 +31,6 @@ __all__ = [
     "extract_audio_features",
     "extract_logmel",
     "fullview_projection",
-    "resolve_device",
     "swap_permutation",
     "visual_feature_shape",
 ]

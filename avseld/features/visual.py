@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from avseld.devices import resolve_device
 from avseld.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -384,13 +385,6 @@ class VisualFeatureExtractor:
         return torch.cat(outs).numpy()
 
 
-def resolve_device(device: str) -> torch.device:
-    """``"auto"`` -> cuda when available, else cpu."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
 def build_visual_extractor(
     feature_cfg: Any, projection: np.ndarray | None = None, weights: str | Path | None = "auto"
 ) -> VisualFeatureExtractor:
@@ -417,6 +411,6 @@ def build_visual_extractor(
         fullview_grid=tuple(feature_cfg.fullview_grid),
         projection=projection if feature_cfg.visual_mode == "fullview" else None,
         batch_frames=feature_cfg.batch_frames,
-        device=resolve_device(feature_cfg.device),
+        device=resolve_device(feature_cfg.device, "features.device"),
         cpu_bf16=feature_cfg.cpu_bf16,
     )
