@@ -193,7 +193,8 @@ NOTEBOOKS["05_results"] = [
            "`figures/classwise_f20.csv`, `figures/classwise_f20.png`, `figures/training_curves.png`, "
            "`figures/trajectories.png`, `figures/onscreen_confusion.png`, `figures/azimuth_agreement.{csv,md}`."),
     md("## 1. Table 1\nThe report's three rows (STARSS23 dev-test, `source = published`) and this study's "
-       "rows (mean over seeds on this profile's dev-test). F, RDE and OSA in %, DOAE in degrees. The "
+       "rows (mean ± sample standard deviation over seeds, ddof=1, on this profile's dev-test). F, RDE and OSA "
+       "in %, DOAE in degrees. The "
        "two halves are on different data, so compare the *differences* between rows, not the rows."),
     code("systems = study.table1_runs(st)\ntable, std = report.build_table1(systems, st.workdir)\n"
          "report.write_table1(table, std, st.figures_dir)\ndisplay(Markdown(report.table1_markdown(table, std)))"),
