@@ -8,9 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from avseld import inference, intervals, report
-from avseld.batches import ClipArrays
-from avseld.metrics.scoring import clip_statistics, scores_from_statistics
+from avseld import intervals, report
+from avseld.metrics.scoring import scores_from_statistics
 
 from _study_fakes import make_dataset, make_run
 
@@ -100,28 +99,3 @@ def test_comparison_and_convergence_tables_from_run_folders(tmp_path):
     assert list(conv["converged"]) == [False, False, True, True]
     assert conv["last_quarter_gain"].iloc[0] == pytest.approx(20.0)
     assert conv["last_quarter_gain"].iloc[2] == pytest.approx(0.2)
-
-
-def _arrays(n=5):
-    rng = np.random.default_rng(0)
-    audio = rng.normal(size=(n, 2, 251, 64)).astype(np.float32)
-    video = rng.normal(size=(n, 50, 9)).astype(np.float32)
-    targets = rng.normal(size=(n, 50, 6, 5, 13)).astype(np.float32)
-    names = [f"c{i}" for i in range(n)]
-    return ClipArrays(names, ["r"] * n, audio, video, targets, {k: np.zeros((0, 6)) for k in names},
-                      np.array([4, 0, 2, 3], dtype=np.int64))
-
-
-def test_video_controls_take_the_picture_away_and_keep_everything_else():
-    arr = _arrays()
-    z = inference.video_control_arrays(arr, "zeros")
-    assert z.clip_names == arr.clip_names and not np.any(z.video)
-    assert np.array_equal(z.audio, arr.audio[arr.rows]) and np.array_equal(z.targets, arr.targets[arr.rows])
-    s = inference.video_control_arrays(arr, "shuffled")
-    own = arr.video[arr.rows]
-    assert s.clip_names == arr.clip_names and np.array_equal(s.audio, arr.audio[arr.rows])
-    # every clip gets another clip's video, and every video is used once
-    source = [next(j for j in range(len(own)) if np.array_equal(s.video[i], own[j])) for i in range(len(own))]
-    assert sorted(source) == list(range(len(own))) and all(src != i for i, src in enumerate(source))
-    with pytest.raises(Exception, match="unknown video control"):
-        inference.video_control_arrays(arr, "blur")

@@ -10,7 +10,6 @@ import torch
 
 from avseld import engine, inference
 from avseld.cache import audio_stats, feature_cache_dir
-from avseld.config import load_config
 from avseld.models import build_model
 
 from engine_fixtures import make_dataset

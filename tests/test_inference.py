@@ -1,4 +1,5 @@
-"""Test-time mirroring (``eval.mirror_tta``): the averaged output of a clip and of its left-right mirror."""
+"""Inference (avseld.inference): test-time mirroring (``eval.mirror_tta``, the averaged output of a clip and of
+its left-right mirror) and the video controls (the picture taken away, everything else kept)."""
 
 import numpy as np
 import pytest
@@ -54,3 +55,28 @@ def test_mirroring_is_the_mean_of_both_passes():
     mirrored[..., model.layout.fields.index("y"), :] *= -1
     tta = inference.predict_outputs(model, _arrays(audio, video), cpu, mirror=True)
     np.testing.assert_allclose(tta, 0.5 * (plain + mirrored.reshape(plain.shape)), atol=1e-6)
+
+
+def _control_arrays(n=5):
+    rng = np.random.default_rng(0)
+    audio = rng.normal(size=(n, 2, 251, 64)).astype(np.float32)
+    video = rng.normal(size=(n, 50, 9)).astype(np.float32)
+    targets = rng.normal(size=(n, 50, 6, 5, 13)).astype(np.float32)
+    names = [f"c{i}" for i in range(n)]
+    return ClipArrays(names, ["r"] * n, audio, video, targets, {k: np.zeros((0, 6)) for k in names},
+                      np.array([4, 0, 2, 3], dtype=np.int64))
+
+
+def test_video_controls_take_the_picture_away_and_keep_everything_else():
+    arr = _control_arrays()
+    z = inference.video_control_arrays(arr, "zeros")
+    assert z.clip_names == arr.clip_names and not np.any(z.video)
+    assert np.array_equal(z.audio, arr.audio[arr.rows]) and np.array_equal(z.targets, arr.targets[arr.rows])
+    s = inference.video_control_arrays(arr, "shuffled")
+    own = arr.video[arr.rows]
+    assert s.clip_names == arr.clip_names and np.array_equal(s.audio, arr.audio[arr.rows])
+    # every clip gets another clip's video, and every video is used once
+    source = [next(j for j in range(len(own)) if np.array_equal(s.video[i], own[j])) for i in range(len(own))]
+    assert sorted(source) == list(range(len(own))) and all(src != i for i, src in enumerate(source))
+    with pytest.raises(Exception, match="unknown video control"):
+        inference.video_control_arrays(arr, "blur")
