@@ -92,11 +92,8 @@ def evaluate(model: nn.Module, arrays: ClipArrays, cfg: Config, device: torch.de
     return loss, metrics, preds
 
 
-def _git_commit() -> str:
-    """``<commit>`` or ``<commit>-dirty`` of the source tree (:func:`avseld.provenance.git_state`)."""
-    from avseld.provenance import git_state
-
-    g = git_state()
+def _git_commit(g: dict[str, Any]) -> str:
+    """``<commit>`` or ``<commit>-dirty`` of a :func:`avseld.provenance.git_state` record."""
     return g["commit"] + ("-dirty" if g["dirty"] else "")
 
 
@@ -216,6 +213,7 @@ def predict(
 
         metrics = compute_seld_metrics(arrays.ref_labels(), preds, **metric_kwargs(cfg.eval))
         last = _peek(run.checkpoint(checkpoint))
+        git = git_state()  # two git subprocesses: once per record
         record = {k: metrics[k] for k in METRIC_KEYS}
         record.update({
             "classwise": metrics["classwise"],
@@ -230,7 +228,7 @@ def predict(
             "checkpoint": checkpoint,
             "best_epoch": last.get("best_epoch"),
             "provenance": {
-                "git_commit": _git_commit(),
+                "git_commit": _git_commit(git),
                 "versions": library_versions(),
                 "seed": cfg.train.seed,
                 "device": str(device) if device.type == "cpu" else f"{device} ({torch.cuda.get_device_name(device)})",
@@ -238,7 +236,7 @@ def predict(
                 "train_wall_s": last.get("train_wall_s"),
                 "predict_wall_s": time.perf_counter() - t0,
                 "torch_threads": torch.get_num_threads(),
-                "git": git_state(),
+                "git": git,
                 "environment": environment(),
                 "cache": cache_digests(cache_dir, select_splits(list_cached_splits(cache_dir),
                                                                 (*cfg.data.train_splits, split), cache_dir)),

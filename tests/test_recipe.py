@@ -86,6 +86,7 @@ def test_recipe_run_standardises_with_the_cache_statistics_and_follows_the_sched
     env = prov["environment"]
     assert env["packages"]["torch"].startswith("2.14.1") and env["cpu_model"] and env["torch_cpu_capability"]
     assert set(prov["git"]) == {"commit", "dirty"}
+    assert prov["git_commit"] == prov["git"]["commit"] + ("-dirty" if prov["git"]["dirty"] else "")  # one read
     cdir = feature_cache_dir(cfg, cache)
     assert prov["cache"]["key"] == cdir.name
     from avseld.provenance import file_digest
