@@ -350,7 +350,8 @@ def config_from_dict(data: dict[str, Any]) -> Config:
     return _build(Config, data, "")
 
 
-def _parse_override(item: str) -> tuple[str, Any]:
+def parse_override(item: str) -> tuple[str, Any]:
+    """``"key=value"`` -> ``(key, value)``, the value read as YAML (``3e-4`` as a number)."""
     if "=" not in item:
         raise ConfigError(f"override '{item}' is not of the form key=value")
     key, raw = item.split("=", 1)
@@ -371,7 +372,7 @@ def apply_overrides(cfg: Config, overrides: list[str] | dict[str, Any] | None) -
     """Apply dotted overrides; unknown keys and wrong types raise :class:`ConfigError`."""
     if not overrides:
         return cfg
-    items = list(overrides.items()) if isinstance(overrides, dict) else [_parse_override(o) for o in overrides]
+    items = list(overrides.items()) if isinstance(overrides, dict) else [parse_override(o) for o in overrides]
     d = cfg.to_dict()
     for key, value in items:
         parts = key.split(".")

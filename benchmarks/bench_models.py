@@ -27,13 +27,11 @@ EXTRA_MODELS = ("avseld_plus:fusion_window=50",)
 
 
 def _parse(spec: str) -> tuple[str, dict]:
-    """``name[:key=value,...]`` -> (variant name, constructor arguments; integers parsed)."""
+    """``name[:key=value,...]`` -> (variant name, constructor arguments, read as the CLI's --set values)."""
+    from avseld.config import parse_override
+
     name, _, args = spec.partition(":")
-    kwargs = {}
-    for item in filter(None, args.split(",")):
-        key, _, value = item.partition("=")
-        kwargs[key] = int(value) if value.lstrip("-").isdigit() else value
-    return name, kwargs
+    return name, dict(parse_override(item) for item in filter(None, args.split(",")))
 
 
 def _one(spec: str, batch: int, threads: int, steps: int) -> dict:
