@@ -31,15 +31,14 @@ def run(args: argparse.Namespace) -> int:
     base = load_config(args.profile)
     key = args.model or base.model.name
     if key in SYSTEMS:
-        cfg = SYSTEMS[key].config(base)
+        cfg, name = SYSTEMS[key].config(base), SYSTEMS[key].model
     elif key in MODELS:
-        cfg = base.with_overrides({"model.name": key})
+        cfg, name = base.with_overrides({"model.name": key}), key
     else:
         from avseld.errors import ConfigError
 
         raise ConfigError(f"unknown model or system '{key}' (systems: {', '.join(SYSTEMS)}; models: {', '.join(MODELS)})")
     cfg = cfg.with_overrides(args.overrides)
-    name = SYSTEMS[key].model if key in SYSTEMS else key
     seed = cfg.train.seed if args.seed is None else args.seed
 
     from avseld import engine
