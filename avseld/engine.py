@@ -37,8 +37,8 @@ from avseld.errors import AvseldError, ConfigError, DataError
 from avseld.inference import METRIC_KEYS, evaluate, predict, tune_onscreen_threshold
 from avseld.losses import ADPITLoss
 from avseld.models import build_model_from_config, uses_video
-from avseld.runs import TUNED_THRESHOLD, RunFolder  # noqa: F401 (re-exported)
-from avseld.train_state import TrainState, build_optimizer, build_scheduler, warmup_cosine_factor  # noqa: F401
+from avseld.runs import RunFolder
+from avseld.train_state import TrainState
 
 log = logging.getLogger(__name__)
 

@@ -11,6 +11,8 @@ import torch
 from avseld import engine, inference
 from avseld.cache import audio_stats, feature_cache_dir
 from avseld.models import build_model
+from avseld.runs import TUNED_THRESHOLD
+from avseld.train_state import warmup_cosine_factor
 
 from engine_fixtures import make_dataset
 
@@ -19,7 +21,7 @@ torch.set_num_threads(1)
 
 def test_warmup_cosine_rises_linearly_then_decays_to_the_final_ratio():
     total, frac, final = 100, 0.1, 0.01
-    f = [engine.warmup_cosine_factor(s, total, frac, final) for s in range(total)]
+    f = [warmup_cosine_factor(s, total, frac, final) for s in range(total)]
     assert f[:10] == pytest.approx([(s + 1) / 10 for s in range(10)])  # 10 warm-up steps, peak at step 9
     assert f[10] == pytest.approx(1.0)
     assert f[-1] == pytest.approx(final)
@@ -80,7 +82,7 @@ def test_recipe_run_standardises_with_the_cache_statistics_and_follows_the_sched
     total = 3 * steps
     # the logged lr is the one after the epoch's last step, i.e. the factor of the next step
     for r in log[:-1]:
-        assert r["lr"] == pytest.approx(2e-3 * engine.warmup_cosine_factor(r["step"], total, 0.25, 0.01))
+        assert r["lr"] == pytest.approx(2e-3 * warmup_cosine_factor(r["step"], total, 0.25, 0.01))
     record = json.loads((run / "metrics.json").read_text())
     prov = record["provenance"]
     env = prov["environment"]
@@ -173,7 +175,7 @@ def test_tuned_onscreen_threshold_is_chosen_on_validation_and_used_by_predict(tm
             "eval.tune_onscreen_threshold": True}
     cfg, data, cache = make_dataset(tmp_path, n_train_rooms=3, clips_per_room=4, overrides=over)
     run = engine.train(cfg, "avseld", 0, data, cache, tmp_path / "runs")
-    tuned = json.loads((run / engine.TUNED_THRESHOLD).read_text())
+    tuned = json.loads((run / TUNED_THRESHOLD).read_text())
     scores = {float(k): v for k, v in tuned["val_F20_on"].items()}
     assert set(scores) == set(inference.ONSCREEN_THRESHOLDS)
     assert scores[tuned["threshold"]] == max(scores.values())
