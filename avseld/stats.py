@@ -82,14 +82,19 @@ def label_statistics(labels: dict[str, np.ndarray], n_frames: int = N_LABEL_FRAM
     }
 
 
-def load_labels(root: str | Path, splits: list[str] | tuple[str, ...] | None = None) -> dict[str, dict[str, np.ndarray]]:
-    """Read every label CSV of a root: ``{split: {clip name: (R, 6) label array}}`` (eval splits have none)."""
+def _read_labels(clips: list[Any]) -> dict[str, dict[str, np.ndarray]]:
+    """``{split: {clip name: (R, 6) label array}}`` of the clips that have a label CSV."""
     out: dict[str, dict[str, np.ndarray]] = {}
-    for clip in discover_clips(root, splits):
+    for clip in clips:
         if clip.csv is None:
             continue
         out.setdefault(clip.split, {})[clip.name] = read_label_csv(clip.csv)
     return out
+
+
+def load_labels(root: str | Path, splits: list[str] | tuple[str, ...] | None = None) -> dict[str, dict[str, np.ndarray]]:
+    """Read every label CSV of a root: ``{split: {clip name: (R, 6) label array}}`` (eval splits have none)."""
+    return _read_labels(discover_clips(root, splits))
 
 
 def summarise_labels(labels: dict[str, dict[str, np.ndarray]], clips_per_split: dict[str, int] | None = None,
@@ -116,10 +121,11 @@ def summarise_labels(labels: dict[str, dict[str, np.ndarray]], clips_per_split: 
 
 def dataset_summary(root: str | Path, splits: list[str] | tuple[str, ...] | None = None) -> dict[str, Any]:
     """:func:`summarise_labels` of a dataset root (``clips_per_split`` counts wav files, eval included)."""
+    clips = discover_clips(root, splits)  # one walk of the root for the counts and the labels
     per_split: dict[str, int] = {}
-    for c in discover_clips(root, splits):
+    for c in clips:
         per_split[c.split] = per_split.get(c.split, 0) + 1
-    return summarise_labels(load_labels(root, splits), per_split)
+    return summarise_labels(_read_labels(clips), per_split)
 
 
 def split_table(summary: dict[str, Any]):
