@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from avseld.dataset import discover_clips, read_label_csv
+from avseld.dataset import ClipRecord, discover_clips, read_label_csv
 from avseld.errors import DataError
 from avseld.layout import CLASS_NAMES, CSV_COLUMNS, N_CLASSES, N_LABEL_FRAMES
 
@@ -82,7 +82,7 @@ def label_statistics(labels: dict[str, np.ndarray], n_frames: int = N_LABEL_FRAM
     }
 
 
-def _read_labels(clips: list[Any]) -> dict[str, dict[str, np.ndarray]]:
+def _read_labels(clips: list[ClipRecord]) -> dict[str, dict[str, np.ndarray]]:
     """``{split: {clip name: (R, 6) label array}}`` of the clips that have a label CSV."""
     out: dict[str, dict[str, np.ndarray]] = {}
     for clip in clips:
