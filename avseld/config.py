@@ -145,6 +145,9 @@ class TrainConfig:
     warmup_frac: float = 0.1  # warmup_cosine: share of the optimizer steps spent warming up
     lr_final_ratio: float = 0.01  # warmup_cosine: last step's lr as a share of `lr`
     grad_clip: float = 0.0  # max global gradient norm before each step (0: no clipping, baseline)
+    # exponential moving average of the weights and buffers, updated after every optimizer step; validation,
+    # best.pt and the predictions use the average (avseld.train_state.build_weight_average). 0: off (baseline)
+    ema_decay: float = 0.0
     # standardise every audio feature (channel, mel band) with the mean and std of the cached training
     # split(s) (avseld.cache.audio_stats); the statistics live in the model's buffers, so checkpoints carry them
     standardize: bool = False

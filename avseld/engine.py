@@ -172,7 +172,7 @@ def train_one_epoch(net: nn.Module, data: ClipArrays, state: TrainState, loss_fn
         if not torch.isfinite(seen):
             raise NonFiniteLossError(f"non-finite training loss ({float(seen)}) at epoch {epoch + 1}, step {step + 1} "
                                      f"(global step {state.global_step + 1}); training stopped")
-        state.optimizer_step(model.parameters(), tc.grad_clip)
+        state.optimizer_step(model, tc.grad_clip)
         loss_sum += seen
     return float(loss_sum) / max(1, len(batches))
 
@@ -338,7 +338,7 @@ def train(
                                           "lr": state.optimizer.param_groups[0]["lr"]}
                 score = None
                 if val_set is not None:
-                    val, score = validate(model, val_set, cfg, env.device, loss_fn)
+                    val, score = validate(state.evaluated(model), val_set, cfg, env.device, loss_fn)
                     record.update(val)
                 improved = state.select(score)
                 record.update({"best_epoch": state.best_epoch, "epoch_time_s": time.perf_counter() - t0})

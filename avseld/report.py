@@ -471,7 +471,11 @@ def smallest_detectable_difference(df: pd.DataFrame, key: str = "F20") -> float:
 def convergence_table(runs: dict[str, list[Path]], workdir: Path | None = None, threshold: float = 1.0) -> pd.DataFrame:
     """Did each run converge? Validation F20 (points) at the last epoch and its gain over the last
     quarter of the epochs (last epoch minus the epoch a quarter of the run before it); ``converged``
-    when that gain is below ``threshold`` points."""
+    when that gain is below ``threshold`` points (issue 15's criterion).
+
+    ``last_quarter_trend``: the same gain read off a least-squares line through the last quarter's
+    epochs (its slope x the quarter's length), which one noisy epoch at either end moves less; shown
+    beside the criterion, never instead of it."""
     rows = []
     for label, dirs in runs.items():
         for d in dirs:
@@ -483,19 +487,24 @@ def convergence_table(runs: dict[str, list[Path]], workdir: Path | None = None, 
             q = max(1, len(f) // 4)
             start = f[-1 - q] if len(f) > q else math.nan
             gain = f[-1] - start
+            tail = np.asarray(f[-1 - q:], dtype=float)
+            trend = (float(np.polyfit(np.arange(len(tail)), tail, 1)[0]) * q
+                     if len(f) > q and np.isfinite(tail).all() else math.nan)
             rows.append({"system": label, "run": relative_to(Path(d), workdir), "epochs": len(f),
                          "val_F20_last": f[-1], "val_F20_quarter_before": start, "last_quarter_gain": gain,
+                         "last_quarter_trend": trend,
                          "val_F20_max": float(np.nanmax(f)), "best_epoch": int(log[-1].get("best_epoch", len(f))),
                          "converged": bool(math.isfinite(gain) and gain < threshold)})
     return pd.DataFrame(rows)
 
 
 def convergence_markdown(df: pd.DataFrame) -> str:
-    lines = ["| System | Run | epochs | val F20 last (%) | gain over last quarter (pts) | best epoch | converged |",
-             "|" + "---|" * 7]
+    lines = ["| System | Run | epochs | val F20 last (%) | gain over last quarter (pts) | fitted gain (pts) | best epoch "
+             "| converged |", "|" + "---|" * 8]
     for _, r in df.iterrows():
         lines.append(f"| {r['system']} | {r['run']} | {r['epochs']} | {r['val_F20_last']:.1f} | "
-                     f"{r['last_quarter_gain']:+.1f} | {r['best_epoch']} | {'yes' if r['converged'] else 'no'} |")
+                     f"{r['last_quarter_gain']:+.1f} | {r['last_quarter_trend']:+.1f} | {r['best_epoch']} | "
+                     f"{'yes' if r['converged'] else 'no'} |")
     return "\n".join(lines) + "\n"
 
 

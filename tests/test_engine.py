@@ -54,7 +54,7 @@ def test_predictions_score_to_metrics_json(overfit_run, capsys):
 # ---- exact resume ------------------------------------------------------------------------------
 
 RESUME_OVERRIDES = {"train.epochs": 3, "train.batch_size": 4, "train.scheduler": "cosine", "train.lr_swap": True,
-                    "data.val_fraction": 0.34}
+                    "train.ema_decay": 0.8, "data.val_fraction": 0.34}
 
 
 def _resume_data(tmp):
@@ -82,6 +82,8 @@ def _assert_identical(a: dict, b: dict) -> None:
         for name in sa[k]:
             assert torch.equal(torch.as_tensor(sa[k][name]), torch.as_tensor(sb[k][name]))
     assert a["last"]["scheduler_state"] == b["last"]["scheduler_state"]
+    for k, v in a["last"]["average_state"].items():
+        assert torch.equal(v, b["last"]["average_state"][k]), ("average", k)
     assert a["log"] == b["log"]
     assert a["metrics"] == b["metrics"]
 

@@ -99,3 +99,13 @@ def test_comparison_and_convergence_tables_from_run_folders(tmp_path):
     assert list(conv["converged"]) == [False, False, True, True]
     assert conv["last_quarter_gain"].iloc[0] == pytest.approx(20.0)
     assert conv["last_quarter_gain"].iloc[2] == pytest.approx(0.2)
+    # the fitted gain: a line through epochs 6-8; exact on the straight 0.1/epoch logs (2 epochs x 10 points)
+    assert conv["last_quarter_trend"].iloc[0] == pytest.approx(20.0)
+    assert conv["last_quarter_trend"].iloc[2] == pytest.approx(0.2)
+    with open(good[0] / "log.jsonl", "w") as f:  # one low epoch at the quarter's start: the endpoint gain jumps
+        for e, v in enumerate([0.5] * 8 + [0.45, 0.5, 0.5, 0.5]):  # 12 epochs: the quarter is epochs 9-12
+            f.write(json.dumps({"epoch": e + 1, "val": {"F20": v}, "best_epoch": 1}) + "\n")
+    dip = report.convergence_table({"AV-SELD": good[:1]}, tmp_path).iloc[0]
+    assert dip["last_quarter_gain"] == pytest.approx(5.0) and not dip["converged"]
+    assert dip["last_quarter_trend"] == pytest.approx(4.5)  # slope 1.5 pts/epoch x 3 epochs
+    assert "| +5.0 | +4.5 |" in report.convergence_markdown(report.convergence_table({"AV-SELD": good[:1]}, tmp_path))
