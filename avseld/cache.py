@@ -201,12 +201,12 @@ def _projection(cache_dir: Path, fc: Any) -> np.ndarray | None:
     if fc.visual_mode != "fullview":
         return None
     from avseld.features import fullview_projection
-    from avseld.features.visual import BACKBONE_CHANNELS
+    from avseld.features.visual import STAGE_CHANNELS, map_stride
 
     path = cache_dir / PROJECTION
     if path.is_file():
         return np.load(path, allow_pickle=False)
-    proj = fullview_projection(BACKBONE_CHANNELS[fc.backbone], fc.fullview_dim, fc.fullview_seed)
+    proj = fullview_projection(STAGE_CHANNELS[fc.backbone, map_stride(fc)], fc.fullview_dim, fc.fullview_seed)
     _write_npy(path, proj)
     return proj
 

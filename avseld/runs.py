@@ -53,7 +53,9 @@ def run_id(cfg: Any, seed: int) -> str:
     """
     from avseld.cache import FEATURE_CODE_VERSION, LABEL_CODE_VERSION
 
-    d = cfg.to_dict()
+    from avseld.config import hashable_dict
+
+    d = hashable_dict(cfg.to_dict())
     d = {k: v for k, v in d.items() if k in ("data", "synth", "features", "model", "train", "eval")}
     for section, key in _HASH_EXCLUDE:
         d[section].pop(key, None)

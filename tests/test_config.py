@@ -76,8 +76,15 @@ def test_hash_is_stable_and_sensitive():
     import hashlib
     import json
 
-    blob = json.dumps({"features": Config().to_dict()["features"]}, sort_keys=True, separators=(",", ":"))
+    from avseld.config import HASH_NEUTRAL, hashable_dict
+
+    blob = json.dumps({"features": hashable_dict(Config().to_dict())["features"]}, sort_keys=True, separators=(",", ":"))
     assert Config().section_hash("features") == hashlib.sha256(blob.encode()).hexdigest()[:12]
+    # keys added later are left out at their neutral value (old caches and runs keep their names), hashed otherwise
+    assert HASH_NEUTRAL[("features", "fullview_stride")] == Config().features.fullview_stride == 32
+    assert "fullview_stride" not in hashable_dict(Config().to_dict())["features"]
+    assert Config().with_overrides(["features.fullview_stride=8"]).section_hash("features") != Config().section_hash("features")
+    assert Config().with_overrides(["train.ema_decay=0.99"]).hash != Config().hash == Config().with_overrides(["train.ema_decay=0"]).hash
     # ... and pinned for the built-in defaults: every feature cache's key is derived from it, so a change of
     # a features default (which invalidates every cache) must be deliberate and show up here
     assert Config().section_hash("features") == "4d8c7b4495ba"

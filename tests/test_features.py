@@ -280,3 +280,53 @@ def test_cpu_bf16_visual_features_close_to_float32_and_keyed():
     a = feature_cache_dir(load_config("smoke", over), "/c")
     b = feature_cache_dir(load_config("smoke", over + ["features.cpu_bf16=true"]), "/c")
     assert a != b
+
+
+@pytest.mark.parametrize("stride,blocks,channels", [(8, 5, 40), (16, 11, 112)])
+def test_efficientnet_earlier_map_is_the_full_network_stopped_there(stride, blocks, channels):
+    """An earlier map (features.fullview_stride) is exactly the output of the full network's last block
+    at that stride, from the packaged ImageNet weights, with the later blocks and the head dropped."""
+    full = build_backbone("efficientnet_lite0", optimise=False)
+    seen = {}
+    full.net._blocks[blocks - 1].register_forward_hook(lambda m, i, o: seen.__setitem__("map", o))
+    early = build_backbone("efficientnet_lite0", optimise=False, stride=stride)
+    assert len(early.net._blocks) == blocks and early.net._conv_head is None
+    x = torch.rand(2, 3, 96, 192) * 4 - 2
+    with torch.inference_mode():
+        full(x)
+        y = early(x)
+        y_fast = build_backbone("efficientnet_lite0", stride=stride)(x)
+    assert y.shape == (2, channels, 96 // stride, 192 // stride)
+    assert torch.equal(y, seen["map"])
+    assert (y - y_fast).abs().max() <= 1e-4 * y.abs().max()
+
+
+def test_resnet_earlier_maps_are_layer2_and_layer3():
+    torch.manual_seed(0)
+    full = build_backbone("resnet50", weights=None, optimise=False)
+    seen = {}
+    full[5].register_forward_hook(lambda m, i, o: seen.__setitem__(8, o))
+    full[6].register_forward_hook(lambda m, i, o: seen.__setitem__(16, o))
+    x = torch.randn(1, 3, 64, 96)
+    with torch.inference_mode():
+        full(x)
+        for stride, channels in ((8, 512), (16, 1024)):
+            early = build_backbone("resnet50", weights=None, optimise=False, stride=stride)
+            early.load_state_dict(full.state_dict(), strict=False)
+            y = early(x)
+            assert y.shape == (1, channels, 64 // stride, 96 // stride) and torch.equal(y, seen[stride])
+
+
+def test_fullview_stride_settings_are_checked():
+    from avseld.features.visual import map_stride
+
+    assert map_stride(load_config("default", {"features.fullview_stride": 8}).features) == 32  # baseline mode: the official map
+    assert map_stride(load_config("default", {"features.visual_mode": "fullview", "features.fullview_stride": 16}).features) == 16
+    with pytest.raises(ConfigError, match=r"features.fullview_stride: expected one of \[8, 16, 32\]"):
+        map_stride(load_config("default", {"features.visual_mode": "fullview", "features.fullview_stride": 4}).features)
+    cfg = load_config("default", {"features.visual_mode": "fullview", "features.fullview_stride": 8,
+                                  "features.fullview_grid": [3, 12], "features.fullview_dim": 40})
+    ex = build_visual_extractor(cfg.features)
+    frames = np.random.default_rng(0).integers(0, 256, (3, 180, 320, 3), dtype=np.uint8)
+    out = ex(frames)
+    assert out.shape == (3, 36, 40) == (3, *visual_feature_shape(cfg.features))

@@ -65,9 +65,11 @@ def test_visual_shape_is_a_constructor_argument():
 def test_avseld_plus_carries_its_design_and_config():
     m = build_model("avseld_plus")
     assert not m.encoder.level_difference and m.encoder.blocks[0].conv.in_channels == 2  # L, R (no L - R since d6ec7a3's study)
-    assert m.fusion_window == 1
+    assert m.fusion_window == 1 and m.fused_heads == "onscreen"
     over = variant_config_overrides("avseld_plus")
-    assert over == {"train.distance_scale_m": 2.0, "eval.onscreen_decision": "threshold",
+    assert over == {"features.visual_mode": "fullview", "features.fullview_stride": 8, "features.fullview_grid": (1, 12),
+                    "features.fullview_dim": 40, "model.n_fusion_layers": 1, "train.distance_scale_m": 2.0,
+                    "eval.onscreen_decision": "threshold",
                     "eval.tune_onscreen_threshold": True}
     # frame-local cross-attention: no weight outside +-1 frame
     _, attn = m.eval()(*_inputs(m, 1), return_attention=True)
@@ -149,3 +151,21 @@ def test_loss_and_decoder_take_the_models_layout():
         ADPITLoss(layout=m.layout)(out, torch.zeros(1, 50, 6, 5, 13))
     with pytest.raises(ValueError, match="tracks"):
         ADPITLoss(layout=build_model("avseld", n_tracks=2).layout)
+
+
+@pytest.mark.parametrize("fused_heads", ["all", "onscreen"])
+def test_fused_heads_decide_which_outputs_the_picture_reaches(fused_heads):
+    """With ``fused_heads="onscreen"`` another clip's picture changes the on-screen output only; DOA and
+    distance come from the audio frames. With ``"all"`` (the report's AV-SELD) it changes all three."""
+    torch.manual_seed(0)
+    m = build_model("avseld", visual_shape=(12, 40), fused_heads=fused_heads).eval()
+    audio = torch.randn(2, 2, 251, 64)
+    a, b = m(audio, torch.randn(2, 50, 12, 40)), m(audio, torch.randn(2, 50, 12, 40))
+    ua, ub = m.layout.unflatten(a), m.layout.unflatten(b)  # (B, T, tracks, fields, classes)
+    on = m.layout.field("onscreen")
+    spatial = [m.layout.field(f) for f in m.layout.fields if f != "onscreen"]
+    assert (ua[..., on, :] - ub[..., on, :]).abs().max() > 1e-4
+    moved = (ua[..., spatial, :] - ub[..., spatial, :]).abs().max()
+    assert moved == 0 if fused_heads == "onscreen" else moved > 1e-4
+    with pytest.raises(ValueError, match="fused_heads"):
+        build_model("avseld", fused_heads="doa")

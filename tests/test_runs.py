@@ -20,7 +20,13 @@ def _train_from_the_command_line(tmp_path, model: str):
     """One epoch of ``avseld train --model MODEL`` into a smoke study's runs folder; the study."""
     from avseld.cli import main
 
-    _, data, cache = engine_fixtures.make_dataset(tmp_path / "fixture", overrides={"train.epochs": 1})
+    from avseld.config import load_config
+    from avseld.features import visual_feature_shape
+
+    features = {k: v for k, v in study.get_system(model).overrides if k.startswith("features.")}  # AV-SELD+'s tokens
+    fc = load_config("smoke", features).features
+    _, data, cache = engine_fixtures.make_dataset(tmp_path / "fixture", overrides={"train.epochs": 1, **features},
+                                                  visual_shape=visual_feature_shape(fc) if features else (9,))
     over = ["train.tensorboard=false", "train.epochs=1"]
     st = study.open_study("smoke", tmp_path / "work", seeds=[0], overrides=over)
     args = ["train", "--profile", "smoke", "--model", model, "--seed", "0", "--data", str(data),

@@ -33,7 +33,7 @@ def test_ablation_seeds_subset_of_study_seeds(tmp_path):
     assert both.ablation_seeds == (0, 1, 2)  # empty: the study's seeds
     only1 = study.open_study("default", tmp_path, seeds=[1])
     assert only1.ablation_seeds == (1,)  # a seed outside the study is never trained for the ablations
-    with pytest.raises(DataError, match=r"not finished: data/runs/avseld-\w+-s0, data/runs/avseld-\w+-s1 \(run"):
+    with pytest.raises(DataError, match=r"not finished: data/runs/avseld_plus-\w+-s0, data/runs/avseld_plus-\w+-s1 \(run"):
         study.ablation_runs(st)  # looks for seeds 0 and 1 only
 
 
@@ -42,7 +42,9 @@ def test_parallel_runs_start_longest_first(tmp_path, monkeypatch):
     st = study.open_study("default", tmp_path, device="cpu")
     cfgs = {k: study.get_system(k).config(st.cfg) for k in study.SYSTEMS}
     ranks = {k: study.expected_cost_rank(c) for k, c in cfgs.items()}
-    assert ranks["fullview"] == ranks["plus_fullview"] > ranks["avseld"] == ranks["avseld_plus"] > ranks["audio_only"]
+    assert ranks["fullview"] == ranks["avseld_plus"] == ranks["plus_fused_all"] > ranks["avseld"] \
+        == ranks["plus_centre_map"] > ranks["audio_only"]
+    assert study.feature_key(cfgs["plus_centre_map"]) == study.feature_key(cfgs["avseld"])  # the replica's cache
     submitted = []
 
     class Pool:  # records the submission order instead of training

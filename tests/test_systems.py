@@ -15,7 +15,8 @@ FIXTURE = Path(__file__).parent / "fixtures" / "run_ids.json"
 
 @pytest.mark.parametrize("profile", ["default", "smoke"])
 def test_run_ids_of_every_system_are_the_ones_earlier_studies_wrote(profile):
-    """The ids of commit b49d55c (before the systems moved out of study.py): committed figures and README
+    """The ids of commit b49d55c (before the systems moved out of study.py; the AV-SELD+ family since its
+    full-view tokens and on-screen-only fusion): committed figures and README
     tables name these folders, so a study must find them. Regenerate only when a change is meant to
     start new runs (a FEATURE_CODE_VERSION bump, a new default)."""
     expected = json.loads(FIXTURE.read_text())[profile]

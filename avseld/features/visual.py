@@ -37,7 +37,14 @@ from avseld.errors import ConfigError
 log = logging.getLogger(__name__)
 
 BACKBONES = ("resnet50", "efficientnet_lite0")
-BACKBONE_CHANNELS = {"resnet50": 2048, "efficientnet_lite0": 1280}
+BACKBONE_CHANNELS = {"resnet50": 2048, "efficientnet_lite0": 1280}  # of the last map (stride 32)
+# channels of the map a full-view extractor stops at (features.fullview_stride): ResNet-50 after layer2,
+# layer3, layer4; EfficientNet-Lite0 after its last block at stride 8 (block 4) or 16 (block 10), or its head
+STAGE_CHANNELS = {("resnet50", 8): 512, ("resnet50", 16): 1024, ("resnet50", 32): 2048,
+                  ("efficientnet_lite0", 8): 40, ("efficientnet_lite0", 16): 112, ("efficientnet_lite0", 32): 1280}
+STRIDES = (8, 16, 32)
+_EFFICIENTNET_BLOCKS = {8: 5, 16: 11}  # blocks run for an earlier map (the later blocks and the head never are)
+_RESNET_CHILDREN = {8: 6, 16: 7, 32: 8}  # children of torchvision's ResNet kept: conv1 ... layer2 / layer3 / layer4
 BACKBONE_STRIDE_HALVINGS = 5  # both backbones halve the map 5 times (ceil each time): stride 32
 # pixel normalisation on 0..255 values: (x - mean) / std
 NORMALISATION = {
@@ -106,14 +113,27 @@ def _load_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 
 class _EfficientNetTrunk(nn.Module):
-    """EfficientNet-Lite up to its last 1x1 convolution (head), without pooling and classifier."""
+    """EfficientNet-Lite up to its last 1x1 convolution (head), without pooling and classifier; with
+    ``stride`` 8 or 16, up to the last block at that stride (no head)."""
 
-    def __init__(self, net: nn.Module) -> None:
+    def __init__(self, net: nn.Module, stride: int = 32) -> None:
         super().__init__()
         self.net = net
+        self.n_total = len(net._blocks)
+        self.n_blocks = _EFFICIENTNET_BLOCKS.get(stride)
+        if self.n_blocks is not None:
+            net._blocks = net._blocks[: self.n_blocks]
+            net._conv_head = net._bn1 = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net.extract_features(x)
+        if self.n_blocks is None:
+            return self.net.extract_features(x)
+        net = self.net
+        x = net._swish(net._bn0(net._conv_stem(x)))  # the package's extract_features, stopped early
+        rate = net._global_params.drop_connect_rate
+        for idx, block in enumerate(net._blocks):
+            x = block(x, drop_connect_rate=rate * idx / self.n_total if rate else rate)
+        return x
 
 
 # (conv, batch norm) attribute pairs of torchvision's ResNet and the EfficientNet-Lite package
@@ -165,13 +185,16 @@ def _optimise_for_inference(trunk: nn.Module) -> nn.Module:
 
 
 def build_backbone(
-    name: str, weights: str | Path | None = "auto", resnet50_weights: str = "", optimise: bool = True
+    name: str, weights: str | Path | None = "auto", resnet50_weights: str = "", optimise: bool = True,
+    stride: int = 32,
 ) -> nn.Module:
-    """A frozen ImageNet backbone mapping ``(B, 3, H, W)`` to its last feature map ``(B, C, h, w)``.
+    """A frozen ImageNet backbone mapping ``(B, 3, H, W)`` to its feature map ``(B, C, h, w)`` at ``stride``.
 
     Args:
         name: ``"resnet50"`` (up to layer4, C = 2048) or ``"efficientnet_lite0"`` (up to the head
             convolution, C = 1280). Both have stride 32, h = ceil(H / 32).
+        stride: 32 (the last map, above), or 16 / 8 for an earlier, finer one: C of
+            :data:`STAGE_CHANNELS`, h = ceil(H / stride).
         weights: ``"auto"`` (resolve the ImageNet file: ``resnet50_weights`` or torchvision's cache
             for ResNet-50, the packaged file for EfficientNet-Lite0), a file path, or ``None`` for
             random weights (tests and benchmarks only; never for results).
@@ -182,6 +205,8 @@ def build_backbone(
     Raises:
         ConfigError: unknown name, or a missing/unsafe weights file (the message says how to get it).
     """
+    if stride not in STRIDES:
+        raise ConfigError(f"config key features.fullview_stride: expected one of {list(STRIDES)}, got {stride!r}")
     if name == "resnet50":
         import torchvision
 
@@ -189,7 +214,7 @@ def build_backbone(
         if weights is not None:
             path = resolve_resnet50_weights(resnet50_weights) if weights == "auto" else Path(weights)
             net.load_state_dict(_load_state_dict(path))
-        trunk: nn.Module = nn.Sequential(*list(net.children())[:-2])
+        trunk: nn.Module = nn.Sequential(*list(net.children())[: _RESNET_CHILDREN[stride]])
     elif name == "efficientnet_lite0":
         from efficientnet_lite_pytorch import EfficientNet
 
@@ -200,7 +225,7 @@ def build_backbone(
             missing = net.load_state_dict(_load_state_dict(path), strict=False)
             if missing.missing_keys or missing.unexpected_keys:
                 raise ConfigError(f"{path}: not EfficientNet-Lite0 weights ({missing})")
-        trunk = _EfficientNetTrunk(net)
+        trunk = _EfficientNetTrunk(net, stride)
     else:
         raise ConfigError(f"config key features.backbone: expected one of {list(BACKBONES)}, got {name!r}")
     trunk.eval()
@@ -217,6 +242,19 @@ def fullview_projection(n_channels: int, dim: int, seed: int = 0) -> np.ndarray:
     q, r = torch.linalg.qr(torch.randn(n_channels, dim, generator=g, dtype=torch.float64))
     q = q * torch.sign(torch.diagonal(r)).unsqueeze(0)  # unique sign convention
     return q.float().numpy()
+
+
+def map_stride(feature_cfg: Any) -> int:
+    """The stride of the backbone map the features come from: ``fullview_stride`` in full-view mode,
+    32 in baseline mode (the official map; ``fullview_stride`` is a full-view setting).
+
+    Raises:
+        ConfigError: ``fullview_stride`` not in :data:`STRIDES`.
+    """
+    stride = feature_cfg.fullview_stride
+    if stride not in STRIDES:
+        raise ConfigError(f"config key features.fullview_stride: expected one of {list(STRIDES)}, got {stride!r}")
+    return 32 if feature_cfg.visual_mode == "baseline" else int(stride)
 
 
 def _halve(n: int, times: int = BACKBONE_STRIDE_HALVINGS) -> int:
@@ -398,9 +436,10 @@ def build_visual_extractor(
     name = feature_cfg.backbone
     if weights == "auto" and name == "efficientnet_lite0" and feature_cfg.efficientnet_lite0_weights:
         weights = resolve_efficientnet_lite0_weights(feature_cfg.efficientnet_lite0_weights)
-    backbone = build_backbone(name, weights, resnet50_weights=feature_cfg.resnet50_weights)
+    stride = map_stride(feature_cfg)
+    backbone = build_backbone(name, weights, resnet50_weights=feature_cfg.resnet50_weights, stride=stride)
     if feature_cfg.visual_mode == "fullview" and projection is None:
-        projection = fullview_projection(BACKBONE_CHANNELS[name], feature_cfg.fullview_dim, feature_cfg.fullview_seed)
+        projection = fullview_projection(STAGE_CHANNELS[name, stride], feature_cfg.fullview_dim, feature_cfg.fullview_seed)
     return VisualFeatureExtractor(
         backbone,
         name,

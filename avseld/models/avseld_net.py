@@ -14,7 +14,8 @@ SPEC section 5. Four parts:
   with a learned token-position embedding; ``fusion_window`` (frames) restricts each audio frame
   to the visual frames within that distance (None: all).
 - Multi-task head: a shared Linear, then three parallel branches (Linear -> ReLU -> Linear) for
-  DOA (tanh), distance (ReLU) and on-screen (sigmoid).
+  DOA (tanh), distance (ReLU) and on-screen (sigmoid). ``fused_heads="onscreen"`` (AV-SELD+) feeds
+  only the on-screen branch from the fusion; DOA and distance read the audio frames before it.
 Without video (``visual_shape=None``) the fusion is skipped; the on-screen branch is kept.
 """
 
@@ -92,6 +93,10 @@ class AVSELDNet(nn.Module):
         video_dropout: modality dropout: in training, each clip's visual features are set to 0 with this
             probability, so that the audio path must localise on its own and the picture is an extra cue
             (0: never; a video-free clip at test time is the "video zeroed" control).
+        fused_heads: which output branches read the fusion decoder's output: ``"all"`` (the report's
+            AV-SELD) or ``"onscreen"``: the on-screen branch only, while DOA and distance read the audio
+            frames (ATEM output), so the picture decides what is on screen and the level difference
+            where events are.
     """
 
     def __init__(
@@ -124,8 +129,12 @@ class AVSELDNet(nn.Module):
         input_norm: bool = False,
         level_difference: bool = False,
         video_dropout: float = 0.0,
+        fused_heads: Literal["all", "onscreen"] = "all",
     ) -> None:
         super().__init__()
+        if fused_heads not in ("all", "onscreen"):
+            raise ValueError(f"fused_heads must be 'all' or 'onscreen', got {fused_heads!r}")
+        self.fused_heads = fused_heads
         self.visual_shape = tuple(visual_shape) if visual_shape is not None else None
         if self.visual_shape is not None and len(self.visual_shape) not in (1, 2):
             raise ValueError(f"visual_shape must be (D,) or (n_tokens, token_dim), got {self.visual_shape}")
@@ -204,6 +213,7 @@ class AVSELDNet(nn.Module):
         if self.atem is not None:
             x, w = self.atem(x, return_attention)
             attn.update({f"audio_self{i}": a for i, a in enumerate(w)})
+        x_audio = x  # (B, T, D)
         if self.uses_video:
             if video is None:
                 raise ValueError("this AV-SELD variant needs video features")
@@ -217,10 +227,11 @@ class AVSELDNet(nn.Module):
             x, w_dec = self._fuse(x, v, return_attention)
             attn.update(w_dec)
         h = self.shared(x)
+        h_spatial = self.shared(x_audio) if self.uses_video and self.fused_heads == "onscreen" else h
         b, t = h.shape[:2]
         n, k = self.layout.n_tracks, self.layout.n_classes
-        xy = torch.tanh(self.doa_head(h)).reshape(b, t, n, 2, k)
-        dist = F.relu(self.dist_head(h)).reshape(b, t, n, k)
+        xy = torch.tanh(self.doa_head(h_spatial)).reshape(b, t, n, 2, k)
+        dist = F.relu(self.dist_head(h_spatial)).reshape(b, t, n, k)
         onscreen = torch.sigmoid(self.onscreen_head(h)).reshape(b, t, n, k)
         out = assemble_output(xy, dist, onscreen, self.layout)
         return (out, attn) if return_attention else out

@@ -75,8 +75,9 @@ register(ModelSpec("avseld_no_vfem", AVSELDNet, {"vfem": False},
 register(ModelSpec("avseld_audio", AVSELDNet, {"visual_shape": None},
                    "AV-SELD audio branch only (no video, no fusion; on-screen head kept)"))
 register(ModelSpec(
-    "avseld_plus", AVSELDNet, {"fusion_window": 1},
-    "AV-SELD with frame-local cross-attention (+-1 video frame), "
+    "avseld_plus", AVSELDNet, {"fusion_window": 1, "fused_heads": "onscreen"},
+    "AV-SELD with frame-local cross-attention (+-1 video frame) whose output feeds the on-screen branch only "
+    "(DOA and distance read the audio frames), full-view tokens, "
     "distance in 2-m units in the loss and a thresholded on-screen decision whose threshold is tuned on the "
     "validation rooms",
 ))
