@@ -83,7 +83,7 @@ NOTEBOOKS["01_feature_caching"] = [
            "the study needs, into caches keyed by the feature-config hash.",
            "the dataset root.",
            "`data/cache/<feature-hash>/` (one per distinct feature configuration: baseline-mode visual maps "
-           "for the baseline, AV-SELD and AV-SELD+; full-view tokens only when an ablation asks for them)."),
+           "for the baseline and AV-SELD; AV-SELD+'s full-view tokens from the backbone's stride-8 map)."),
     md("## 1. Build the caches\nAlready-built caches are found and skipped; an interrupted extraction resumes. "
        "Each cache stores the feature config that made it (`feature_config.yaml`)."),
     code("caches = study.ensure_features(st)\ncaches"),
@@ -125,7 +125,7 @@ The technical report describes AV-SELD in prose only. Every gap, and what this c
 |---|---|---|---|
 | 1 | ATEM: dual-head self-attention, batch-first, learnable QKV, "moderate dropout" | where it sits; layers; dropout value; residual/norm | after the BiGRU, in place of the baseline's 8-head MHSA stack: `model.atem_heads=2`, `model.atem_layers=2`, attention dropout 0.1, each layer residual + LayerNorm like the baseline MHSA |
 | 2 | VFEM: linear projection, LayerNorm, ReLU, configurable dropout, residual | how the residual is wired (what it skips) | `v = Wx; out = v + Dropout(ReLU(LN(v)))` (`model.vfem_wiring=residual`; `plain` drops the skip); `model.vfem_dropout=0.1` |
-| 3 | "features extracted by the pretrained ResNet-50" | which features (the baseline's 49-value channel-mean map, or richer) | AV-SELD: exactly the baseline's per-frame 7×7 channel-mean map; richer full-view tokens only in AV-SELD+ and its ablation |
+| 3 | "features extracted by the pretrained ResNet-50" | which features (the baseline's 49-value channel-mean map, or richer) | AV-SELD: exactly the baseline's per-frame 7×7 channel-mean map; AV-SELD+ takes richer full-view tokens (the whole frame, the backbone's stride-8 map, 1 × 12 tokens of 40 channels) and its ablation `plus_centre_map` the baseline's map |
 | 4 | fusion: Transformer decoder with cross-attention | layers, heads, feed-forward size | as the baseline decoder: 2 layers, 8 heads, feed-forward 2048, dropout 0.1; audio frames are the queries, visual frames the memory |
 | 5 | multi-task head: DOA tanh, distance ReLU, on-screen sigmoid | shared trunk; branch depth; track layout | one shared Linear then three parallel branches of one Linear each (`model.head_depth=1`; `2` gives Linear-ReLU-Linear branches, which on the `default` profile stall learning behind the fusion decoder, see the README's "What the default study shows") with those activations, laid out as the baseline's Multi-ACCDOA (3 tracks × (x, y, distance, on-screen) × 13) so loss and decoding are unchanged |
 | 6 | "rigorously reproduced the challenge baseline" | what "replicated baseline" is (their own retraining?) | our `baseline_av` replica trained with the same recipe and seeds as AV-SELD (notebook 02) |
@@ -135,18 +135,23 @@ The technical report describes AV-SELD in prose only. Every gap, and what this c
 | 10 | (not in the report) the synthetic profiles | ResNet-50 at 224 px costs ~6 s per clip on a 2-core CPU | `smoke`/`default` use the ImageNet EfficientNet-Lite0 shipped in a PyPI package (offline) on 112-px crops: a 4×4 channel-mean map (16 values per frame) with the official crop geometry; `paper` uses ResNet-50 exactly as the baseline (49 values) |
 | 11 | (not in the report) CPU training budget | the `default` study must fit in under an hour on 2 cores | one recipe for every system of the profile: log-mel standardised with the training split's statistics (`train.standardize`), batch 8, Adam with a 5 % linear warm-up to 1e-3 and a per-step cosine decay to 1e-5 (`train.scheduler=warmup_cosine`), 28 epochs, bfloat16 autocast on the CPU, two single-threaded runs side by side (`report.parallel_runs=2`); three seeds for Table 1, two for the ablations. The `paper` profile keeps the official recipe (200 epochs, batch 256, Adam 1e-3, float32 with AMP on a GPU) |
 """),
-    md("## 1. Train AV-SELD and AV-SELD+ (finished runs are skipped)\nAV-SELD+ is AV-SELD with three changes: "
-       "cross-attention restricted to the video frames within +-1 frame of each audio frame; the distance "
-       "in units of 2 m in the loss (`train.distance_scale_m=2`: a distance error weighs a quarter of what it "
-       "does in metres, so x and y get a larger share of the gradient; the model still predicts metres); and "
-       "an on-screen decision by a threshold chosen on the validation rooms (0.05 ... 0.95, or 1.0: every "
-       "event off-screen) instead of the baseline's truncation. Notebook 04 takes the frame-local fusion and "
-       "the distance units out, each on two seeds; notebook 05 re-decodes the outputs with the truncation. "
+    md("## 1. Train AV-SELD and AV-SELD+ (finished runs are skipped)\nAV-SELD+ is AV-SELD with five changes. "
+       "(1) Full-view visual tokens: the whole 100-degree frame at 192x96 through EfficientNet-Lite0 up to its "
+       "stride-8 map (40 channels; the backbone stops there), pooled to 1 row x 12 columns, one token per twelfth "
+       "of the width (the baseline's map is the channel mean of the last map of the centre crop, about +-31 "
+       "degrees). (2) The fusion decoder, one layer instead of two, feeds only the on-screen branch; DOA and "
+       "distance read the audio frames (`model.fused_heads=onscreen`). (3) Cross-attention restricted to the "
+       "video frames within +-1 frame of each audio frame. (4) The distance in units of 2 m in the loss "
+       "(`train.distance_scale_m=2`: a distance error weighs a quarter of what it does in metres, so x and y get "
+       "a larger share of the gradient; the model still predicts metres). (5) An on-screen decision by a "
+       "threshold chosen on the validation rooms (0.05 ... 0.95, or 1.0: every event off-screen) instead of the "
+       "baseline's truncation. Notebook 04 takes (1) and (2) out, each on two seeds; notebook 05 re-decodes the "
+       "outputs with the truncation, and zeroes or swaps the picture. (3) and (4) were measured in the study at "
+       "67368b7 (README, `plus_no_window`, `plus_no_dscale` in the full ablation set). "
        "What was tried and left out, measured (README, \"How the recipe was chosen\"): a left-minus-right "
-       "log-mel input channel (part of AV-SELD+ until the study at d6ec7a3, where taking it out raised F20 "
-       "on dev-test and on the validation rooms; `plus_ld` in the full ablation set); full-view tokens and "
-       "the masked on-screen loss slowed or stopped azimuth learning on this profile's budget; the left-right "
-       "swap did not help, with or without test-time mirroring (`eval.mirror_tta`)."),
+       "log-mel input channel (`plus_ld`); the finer tokens with every branch fused (they raised OSA and cost "
+       "azimuth); the masked on-screen loss; the left-right swap, with or without test-time mirroring "
+       "(`eval.mirror_tta`)."),
     code("runs = study.run_systems(st, ['avseld', 'avseld_plus'])\n"
          "display(report.run_summary(runs['avseld'] + runs['avseld_plus'], st.workdir))"),
     md("## 2. Training curves"),
@@ -158,11 +163,13 @@ NOTEBOOKS["04_ablations"] = [
     header("04 · Ablations",
            "measure what each component contributes, each variant against its reference on the same seeds: "
            "the report's ATEM and VFEM against AV-SELD, and each ingredient of AV-SELD+ against AV-SELD+.",
-           "the feature caches; the `avseld` runs of notebook 03 (reused, not retrained).",
+           "the feature caches; the `avseld` and `avseld_plus` runs of notebook 03 (reused, not retrained).",
            "`data/runs/<variant>-…`; `figures/ablations.csv`, `figures/ablations.md`, `figures/ablations.png`, "
            "`figures/ablation_differences.{csv,md}`."),
-    md("## 1. Train the variants (the AV-SELD reference is found, not retrained)\nThe list comes from "
-       "the profile's `report.ablations` (the `default` profile runs three; `avseld.config.ReportConfig` lists "
+    md("## 1. Train the variants (the references of notebook 03 are found, not retrained)\nThe list comes from "
+       "the profile's `report.ablations` (the `default` profile runs AV-SELD+'s two new ingredients: the "
+       "baseline's centre-crop map instead of its full-view tokens, and every output branch fused; "
+       "`avseld.config.ReportConfig` lists "
        "the full set); each is a model variant plus config overrides with its reference "
        "(`avseld.study.SYSTEMS`). The seeds are `report.ablation_seeds` (empty: the study's seeds; two on "
        "`default`). Only the intervals of section 3 say whether a change is more than chance."),
