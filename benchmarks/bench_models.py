@@ -1,9 +1,11 @@
 """Training and inference throughput (clips/s) and peak memory of every model variant on CPU.
 
-Each variant runs in its own subprocess (so ``ru_maxrss`` is its own peak) with the default
-profile's feature shapes and batch size; AV-SELD's cost is reported relative to the baseline
-measured in the same run. A model may carry constructor arguments, ``name:key=value,...`` (e.g.
-``avseld_plus:fusion_window=50``, the window of the ablation without frame-local fusion).
+Each variant runs in its own subprocess (so ``ru_maxrss`` is its own peak), built as the study builds
+it: the default profile plus the config of the system of its name (AV-SELD+'s full-view tokens and
+one-layer fusion), with the feature shapes that config caches; AV-SELD's cost is reported relative to
+the baseline measured in the same run. A model may carry more ``model.*`` settings,
+``name:key=value,...`` (e.g. ``avseld_plus:fusion_window=50``, the window of the ablation without
+frame-local fusion; ``avseld_plus:fused_heads=all``).
 Usage: ``python benchmarks/bench_models.py [--threads N] [--batch B] [--models M ...]``.
 """
 
@@ -22,12 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import write_result  # noqa: E402
 
 
-# every registered variant, and the ablation "AV-SELD+ w/o frame-local fusion" (a window over the whole clip)
-EXTRA_MODELS = ("avseld_plus:fusion_window=50",)
+# every registered variant, and the ablations "AV-SELD+ w/o frame-local fusion" (a window over the whole clip)
+# and "AV-SELD+ w/ every branch fused"
+EXTRA_MODELS = ("avseld_plus:fusion_window=50", "avseld_plus:fused_heads=all")
 
 
 def _parse(spec: str) -> tuple[str, dict]:
-    """``name[:key=value,...]`` -> (variant name, constructor arguments, read as the CLI's --set values)."""
+    """``name[:key=value,...]`` -> (variant name, ``model.*`` settings, read as the CLI's --set values)."""
     from avseld.config import parse_override
 
     name, _, args = spec.partition(":")
@@ -40,15 +43,15 @@ def _one(spec: str, batch: int, threads: int, steps: int) -> dict:
     from avseld.config import load_config
     from avseld.features import visual_feature_shape
     from avseld.losses import ADPITLoss
-    from avseld.models import build_model, count_parameters, variant_config_overrides
+    from avseld.models import build_model_from_config, count_parameters, uses_video, variant_config_overrides
 
     torch.set_num_threads(threads)
     name, kwargs = _parse(spec)
     cfg = load_config("default").with_overrides(variant_config_overrides(name))
+    cfg = cfg.with_overrides({f"model.{k}": v for k, v in kwargs.items()})
     vshape = tuple(visual_feature_shape(cfg.features))
     torch.manual_seed(0)
-    probe = build_model(name, **kwargs)
-    model = build_model(name, visual_shape=vshape, **kwargs) if probe.uses_video else probe
+    model = build_model_from_config(cfg, name, in_channels=2, visual_shape=vshape if uses_video(name) else None)
     opt = torch.optim.Adam(model.parameters(), 1e-3)
     loss_fn = ADPITLoss(model.layout)
     audio = torch.randn(batch, 2, 251, 64)
