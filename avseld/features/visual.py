@@ -37,9 +37,8 @@ from avseld.errors import ConfigError
 log = logging.getLogger(__name__)
 
 BACKBONES = ("resnet50", "efficientnet_lite0")
-BACKBONE_CHANNELS = {"resnet50": 2048, "efficientnet_lite0": 1280}  # of the last map (stride 32)
-# channels of the map a full-view extractor stops at (features.fullview_stride): ResNet-50 after layer2,
-# layer3, layer4; EfficientNet-Lite0 after its last block at stride 8 (block 4) or 16 (block 10), or its head
+# channels of the map a backbone stops at (features.fullview_stride; 32: the last map, the baseline's): ResNet-50
+# after layer2, layer3, layer4; EfficientNet-Lite0 after its last block at stride 8 (block 4) or 16 (block 10), or its head
 STAGE_CHANNELS = {("resnet50", 8): 512, ("resnet50", 16): 1024, ("resnet50", 32): 2048,
                   ("efficientnet_lite0", 8): 40, ("efficientnet_lite0", 16): 112, ("efficientnet_lite0", 32): 1280}
 STRIDES = (8, 16, 32)
@@ -205,8 +204,7 @@ def build_backbone(
     Raises:
         ConfigError: unknown name, or a missing/unsafe weights file (the message says how to get it).
     """
-    if stride not in STRIDES:
-        raise ConfigError(f"config key features.fullview_stride: expected one of {list(STRIDES)}, got {stride!r}")
+    _check_stride(stride)
     if name == "resnet50":
         import torchvision
 
@@ -251,10 +249,15 @@ def map_stride(feature_cfg: Any) -> int:
     Raises:
         ConfigError: ``fullview_stride`` not in :data:`STRIDES`.
     """
-    stride = feature_cfg.fullview_stride
+    stride = _check_stride(feature_cfg.fullview_stride)
+    return 32 if feature_cfg.visual_mode == "baseline" else stride
+
+
+def _check_stride(stride: Any) -> int:
+    """``stride`` if it is one of :data:`STRIDES`, else a :class:`ConfigError` naming the config key."""
     if stride not in STRIDES:
         raise ConfigError(f"config key features.fullview_stride: expected one of {list(STRIDES)}, got {stride!r}")
-    return 32 if feature_cfg.visual_mode == "baseline" else int(stride)
+    return int(stride)
 
 
 def _halve(n: int, times: int = BACKBONE_STRIDE_HALVINGS) -> int:
