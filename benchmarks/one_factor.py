@@ -36,7 +36,8 @@ def run(system: str, seed: int, tag: str, overrides: list[str], profile: str = "
     sysm = S.get_system(system)
     rid = f"{tag}-{system}-s{seed}"
     t0 = time.time()
-    rd = engine.train(sysm.config(st.cfg), sysm.model, seed, st.data_root, st.cache_root, REPO / "data" / "exp_runs",
+    cfg = sysm.config(st.cfg).with_overrides(overrides)  # the overrides win over the system's own, as `avseld train --set`
+    rd = engine.train(cfg, sysm.model, seed, st.data_root, st.cache_root, REPO / "data" / "exp_runs",
                       run_id=rid, resume=True)
     m = json.loads((rd / "metrics.json").read_text())
     az = report.azimuth_agreement(rd)

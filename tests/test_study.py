@@ -61,3 +61,19 @@ def test_parallel_runs_start_longest_first(tmp_path, monkeypatch):
     monkeypatch.setattr(study, "ensure_features", lambda *a, **k: [])
     study.run_systems(st, ["audio_only", "no_atem", "fullview"], seeds=[0])
     assert submitted == ["avseld", "avseld_no_atem", "avseld_audio"]  # fullview (an avseld config) first
+
+
+def test_a_lone_run_gets_the_threads_it_has_in_the_pool(tmp_path, monkeypatch):
+    """A run retrained or resumed alone trains with ``report.threads_per_run`` threads, as beside another run,
+    so that its numbers do not depend on how many runs were pending (thread count changes the bits)."""
+    st = study.open_study("default", tmp_path, device="cpu")
+    assert st.cfg.report.parallel_runs == 2 and st.cfg.report.threads_per_run == 1
+    got = []
+    monkeypatch.setattr(study, "_train_job", lambda *job: got.append((job[6], job[-1])))
+    monkeypatch.setattr(study, "ensure_features", lambda *a, **k: [])
+    study.run_systems(st, ["baseline_av"], seeds=[2])  # one pending run: trained in this process
+    assert got == [(st.run_dirs("baseline_av", [2])[0].name, 1)]
+    got.clear()
+    one = study.open_study("default", tmp_path, device="cpu", overrides=["report.parallel_runs=1"])
+    study.run_systems(one, ["baseline_av"], seeds=[2])
+    assert got[0][1] == 0  # one run at a time: torch's default thread count
