@@ -304,10 +304,16 @@ def run_systems(study: Study, keys: tuple[str, ...] | list[str],
     # thread count (measured: after 15 bfloat16 training steps of the replica, 88 of its 111 tensors differ
     # between 1 and 2 threads), so a run retrained or resumed alone must get the threads it has in the pool
     threads = study.cfg.report.threads_per_run if study.cfg.report.parallel_runs > 1 else 0
-    if n_par == 1:
-        for job in jobs:
-            log.info("training %s", job[6])
-            _train_job(*job, threads)
+    if n_par == 1:  # in this process: the engine sets the run's thread count, so the caller's is put back after
+        import torch
+
+        caller_threads = torch.get_num_threads()
+        try:
+            for job in jobs:
+                log.info("training %s", job[6])
+                _train_job(*job, threads)
+        finally:
+            torch.set_num_threads(caller_threads)
         return out
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor, as_completed

@@ -68,11 +68,20 @@ def test_a_lone_run_gets_the_threads_it_has_in_the_pool(tmp_path, monkeypatch):
     so that its numbers do not depend on how many runs were pending (thread count changes the bits)."""
     st = study.open_study("default", tmp_path, device="cpu")
     assert st.cfg.report.parallel_runs == 2 and st.cfg.report.threads_per_run == 1
+    import torch
+
     got = []
-    monkeypatch.setattr(study, "_train_job", lambda *job: got.append((job[6], job[-1])))
+
+    def train_job(*job):  # what engine.train does with train.num_threads
+        got.append((job[6], job[-1]))
+        torch.set_num_threads(job[-1] or torch.get_num_threads())
+
+    monkeypatch.setattr(study, "_train_job", train_job)
     monkeypatch.setattr(study, "ensure_features", lambda *a, **k: [])
+    before = torch.get_num_threads()
     study.run_systems(st, ["baseline_av"], seeds=[2])  # one pending run: trained in this process
     assert got == [(st.run_dirs("baseline_av", [2])[0].name, 1)]
+    assert torch.get_num_threads() == before  # the notebook's own thread count is put back
     got.clear()
     one = study.open_study("default", tmp_path, device="cpu", overrides=["report.parallel_runs=1"])
     study.run_systems(one, ["baseline_av"], seeds=[2])
