@@ -217,6 +217,9 @@ class ReportConfig:
         "plus_ld",
     )
     ablation_seeds: tuple[int, ...] = ()  # 04's seeds (variants and their AV-SELD reference); empty: `seeds`
+    # more seeds for Table 1's reference system (its first, the replica), trained besides the study's seeds:
+    # every difference of Table 1 is taken against it, so its seed spread matters most
+    reference_extra_seeds: tuple[int, ...] = ()
     figures_dir: str = "figures"  # figures and tables, relative to the workdir
     explorer_clips: int = 3  # dev-test clips offered by the attention explorer (06)
     parallel_runs: int = 1  # worker processes side by side (2 on a 2-core CPU): training runs, feature extraction

@@ -66,7 +66,7 @@ class Study:
         cache_root: feature caches, one sub-folder per feature-config hash.
         runs_root: one folder per training run.
         figures_dir: PNG figures and tables.
-        seeds: the training seeds of every system.
+        seeds: the training seeds of every system (Table 1's reference adds ``report.reference_extra_seeds``).
     """
 
     cfg: Config
@@ -83,10 +83,26 @@ class Study:
         chosen = tuple(s for s in self.cfg.report.ablation_seeds if s in self.seeds)
         return chosen or self.seeds
 
+    def seeds_of(self, key: str) -> tuple[int, ...]:
+        """A system's training seeds: the study's, and for Table 1's reference system (its first) also
+        ``report.reference_extra_seeds``."""
+        rc = self.cfg.report
+        if rc.systems and key == rc.systems[0]:
+            return tuple(dict.fromkeys([*self.seeds, *rc.reference_extra_seeds]))
+        return self.seeds
+
     def run_dirs(self, key: str, seeds: tuple[int, ...] | list[int] | None = None) -> list[Path]:
-        """The (deterministic) run folders of a system over ``seeds`` (default: the study's seeds)."""
+        """The (deterministic) run folders of a system over ``seeds`` (default: :meth:`seeds_of` the system)."""
         scfg = get_system(key).config(self.cfg)
-        return [self.runs_root / run_id(scfg, s) for s in (self.seeds if seeds is None else seeds)]
+        return [self.runs_root / run_id(scfg, s) for s in (self.seeds_of(key) if seeds is None else seeds)]
+
+    def describe(self) -> str:
+        """One markdown line for a notebook's top: profile, folders, seeds (and the reference's extra ones)."""
+        line = f"profile **{self.cfg.profile}**, workdir `{self.workdir}`, data `{self.data_root}`, seeds {list(self.seeds)}"
+        ref = self.cfg.report.systems[0] if self.cfg.report.systems else ""
+        if ref and self.seeds_of(ref) != self.seeds:
+            line += f" ({ref}, Table 1's reference: {list(self.seeds_of(ref))})"
+        return line
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the workdir (:func:`avseld.runs.relative_to`)."""
@@ -272,19 +288,18 @@ def run_systems(study: Study, keys: tuple[str, ...] | list[str],
 
     Args:
         keys: system keys (see :data:`SYSTEMS`).
-        seeds: defaults to the study's seeds.
+        seeds: defaults to each system's :meth:`Study.seeds_of`.
 
     Returns:
         ``{key: run folders, one per seed in seed order}``.
     """
-    seeds = tuple(study.seeds if seeds is None else seeds)
     out: dict[str, list[Path]] = {}
     jobs = []
     for key in keys:
         system = get_system(key)
         scfg = system.config(study.cfg)
         out[key] = []
-        for seed in seeds:
+        for seed in (study.seeds_of(key) if seeds is None else tuple(seeds)):
             rid = run_id(scfg, seed)
             run_dir = study.runs_root / rid
             out[key].append(run_dir)
@@ -333,7 +348,7 @@ def run_system(study: Study, key: str, seeds: tuple[int, ...] | list[int] | None
 
 
 def finished_runs(study: Study, key: str, seeds: tuple[int, ...] | list[int] | None = None) -> list[Path]:
-    """The finished run folders of a system (over ``seeds``, default the study's); raises
+    """The finished run folders of a system (over ``seeds``, default :meth:`Study.seeds_of`); raises
     :class:`DataError` naming any missing run."""
     dirs = study.run_dirs(key, seeds)
     missing = [d for d in dirs if not is_finished(d)]

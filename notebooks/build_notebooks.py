@@ -31,7 +31,7 @@ from avseld import report, study, viz
 
 study.configure_runtime()
 st = study.open_study(profile, workdir, data_root, seeds, device)
-display(Markdown(f"profile **{st.cfg.profile}**, workdir `{st.workdir}`, data `{st.data_root}`, seeds {list(st.seeds)}"))'''
+display(Markdown(st.describe()))'''
 
 
 def header(title: str, purpose: str, reads: str, writes: str) -> str:
@@ -133,7 +133,7 @@ The technical report describes AV-SELD in prose only. Every gap, and what this c
 | 8 | evaluated on dev-test | which checkpoint (best on dev-test, as the baseline script does, is optimistic) | best on a validation split of held-out *training rooms* (`train.select_on=val`); dev-test only scored |
 | 9 | OSA "marginal deficit" | how on-screen is decided | AV-SELD keeps the baseline's truncation; AV-SELD+ thresholds the on-screen probability with a threshold chosen on the validation rooms (`eval.tune_onscreen_threshold`); the masked BCE is an ablation (`plus_onscreen_mask`) |
 | 10 | (not in the report) the synthetic profiles | ResNet-50 at 224 px costs ~6 s per clip on a 2-core CPU | `smoke`/`default` use the ImageNet EfficientNet-Lite0 shipped in a PyPI package (offline) on 112-px crops: a 4×4 channel-mean map (16 values per frame) with the official crop geometry; `paper` uses ResNet-50 exactly as the baseline (49 values) |
-| 11 | (not in the report) CPU training budget | the `default` study must fit in under an hour on 2 cores | one recipe for every system of the profile: log-mel standardised with the training split's statistics (`train.standardize`), batch 8, Adam with a 5 % linear warm-up to 1e-3 and a per-step cosine decay to 1e-5 (`train.scheduler=warmup_cosine`), 28 epochs, bfloat16 autocast on the CPU, two single-threaded runs side by side (`report.parallel_runs=2`); three seeds for Table 1, two for the ablations. The `paper` profile keeps the official recipe (200 epochs, batch 256, Adam 1e-3, float32 with AMP on a GPU) |
+| 11 | (not in the report) CPU training budget | the `default` study must fit in under an hour on 2 cores | one recipe for every system of the profile: log-mel standardised with the training split's statistics (`train.standardize`), batch 8, Adam with a 5 % linear warm-up to 1e-3 and a per-step cosine decay to 1e-5 (`train.scheduler=warmup_cosine`), 28 epochs, bfloat16 autocast on the CPU, two single-threaded runs side by side (`report.parallel_runs=2`); three seeds for Table 1 and a fourth for the replica, its reference (`report.reference_extra_seeds`), two for the ablations. The `paper` profile keeps the official recipe (200 epochs, batch 256, Adam 1e-3, float32 with AMP on a GPU) |
 """),
     md("## 1. Train AV-SELD and AV-SELD+ (finished runs are skipped)\nAV-SELD+ is AV-SELD with five changes. "
        "(1) Full-view visual tokens: the whole 100-degree frame at 192x96 through EfficientNet-Lite0 up to its "

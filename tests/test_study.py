@@ -37,6 +37,28 @@ def test_ablation_seeds_subset_of_study_seeds(tmp_path):
         study.ablation_runs(st)  # looks for seeds 0 and 1 only
 
 
+def test_the_reference_trains_extra_seeds_and_tables_find_them(tmp_path, monkeypatch):
+    """``report.reference_extra_seeds`` adds seeds to Table 1's first system only: 02 trains them (in the
+    worker that would idle while the third seed trains), and 05 finds and pools them."""
+    st = study.open_study("default", tmp_path, device="cpu")
+    assert st.cfg.report.systems[0] == "baseline_av" and st.cfg.report.reference_extra_seeds == (3,)
+    assert st.seeds_of("baseline_av") == (0, 1, 2, 3) and st.seeds_of("avseld") == st.seeds == (0, 1, 2)
+    assert [d.name[-3:] for d in st.run_dirs("baseline_av")] == ["-s0", "-s1", "-s2", "-s3"]
+    assert st.describe().endswith("seeds [0, 1, 2] (baseline_av, Table 1's reference: [0, 1, 2, 3])")
+    assert len(st.run_dirs("avseld_plus")) == 3 and len(st.run_dirs("baseline_av", [0])) == 1  # explicit seeds win
+    assert study.open_study("default", tmp_path, seeds=[0, 3]).seeds_of("baseline_av") == (0, 3)  # no duplicate
+    assert study.open_study("default", tmp_path, overrides=["report.reference_extra_seeds=[]"]).seeds_of(
+        "baseline_av") == (0, 1, 2)
+    trained = []
+    monkeypatch.setattr(study, "_train_job", lambda *job: trained.append(job[6]))
+    monkeypatch.setattr(study, "ensure_features", lambda *a, **k: [])
+    one = study.open_study("default", tmp_path, device="cpu", overrides=["report.parallel_runs=1"])
+    runs = study.run_systems(one, ["baseline_av", "avseld"])
+    assert [d.name for d in runs["baseline_av"]] == trained[:4] and len(runs["avseld"]) == 3 == len(trained) - 4
+    with pytest.raises(DataError, match=r"baseline_av-\w+-s3 \(run"):
+        study.finished_runs(st, "baseline_av")  # Table 1 waits for the fourth seed too
+
+
 def test_parallel_runs_start_longest_first(tmp_path, monkeypatch):
     """04's runs go to the two workers full-view first and audio-only last (no idle core at the end)."""
     st = study.open_study("default", tmp_path, device="cpu")
