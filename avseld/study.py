@@ -83,12 +83,15 @@ class Study:
         chosen = tuple(s for s in self.cfg.report.ablation_seeds if s in self.seeds)
         return chosen or self.seeds
 
+    @property
+    def reference(self) -> str:
+        """Table 1's reference system (its first, the replica): every Table 1 difference is taken against it."""
+        return self.cfg.report.systems[0] if self.cfg.report.systems else ""
+
     def seeds_of(self, key: str) -> tuple[int, ...]:
-        """A system's training seeds: the study's, and for Table 1's reference system (its first) also
-        ``report.reference_extra_seeds``."""
-        rc = self.cfg.report
-        if rc.systems and key == rc.systems[0]:
-            return tuple(dict.fromkeys([*self.seeds, *rc.reference_extra_seeds]))
+        """A system's training seeds: the study's, and for :attr:`reference` also ``report.reference_extra_seeds``."""
+        if key == self.reference:
+            return tuple(dict.fromkeys([*self.seeds, *self.cfg.report.reference_extra_seeds]))
         return self.seeds
 
     def run_dirs(self, key: str, seeds: tuple[int, ...] | list[int] | None = None) -> list[Path]:
@@ -99,9 +102,9 @@ class Study:
     def describe(self) -> str:
         """One markdown line for a notebook's top: profile, folders, seeds (and the reference's extra ones)."""
         line = f"profile **{self.cfg.profile}**, workdir `{self.workdir}`, data `{self.data_root}`, seeds {list(self.seeds)}"
-        ref = self.cfg.report.systems[0] if self.cfg.report.systems else ""
-        if ref and self.seeds_of(ref) != self.seeds:
-            line += f" ({ref}, Table 1's reference: {list(self.seeds_of(ref))})"
+        ref_seeds = self.seeds_of(self.reference)
+        if ref_seeds != self.seeds:
+            line += f" ({self.reference}, Table 1's reference: {list(ref_seeds)})"
         return line
 
     def relative(self, path: Path) -> str:
@@ -466,7 +469,7 @@ def table1_comparisons(study: Study, controls: dict[str, dict[str, list[Path]]] 
         return Side(get_system(key).label, tuple(finished_runs(study, key)))
 
     sides = {k: side(k) for k in systems}  # each system's runs looked up once
-    pairs = [(sides[k], sides[systems[0]]) for k in systems[1:]]
+    pairs = [(sides[k], sides[study.reference]) for k in systems[1:]]
     if ABLATION_REFERENCE in systems[1:]:
         pairs += [(sides[k], sides[ABLATION_REFERENCE]) for k in systems[systems.index(ABLATION_REFERENCE) + 1:]]
     names = {prediction_name("dev-test", video_control="zeros"): "video zeroed",
