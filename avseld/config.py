@@ -133,6 +133,10 @@ class ModelConfig:
     # AV-SELD variants: output branches fed by the fusion: "all" (the report) or "onscreen" (DOA and distance from the
     # audio frames); None keeps the variant's value
     fused_heads: Literal["all", "onscreen"] | None = None
+    # AV-SELD variants: "fusion" (on-screen from the on-screen branch) or "azimuth" (plus the full-view token column
+    # at each slot's predicted azimuth); None keeps the variant's value
+    onscreen_readout: Literal["fusion", "azimuth"] | None = None
+    readout_width: float | None = None  # the azimuth readout's kernel half-width in token columns (None: the variant's, 1)
     video_dropout: float | None = None  # modality dropout: share of training clips whose visual features are zeroed
     dropout: float = 0.05  # conv / GRU / baseline self-attention dropout
 
@@ -233,6 +237,8 @@ HASH_NEUTRAL: dict[tuple[str, str], Any] = {
     ("train", "ema_decay"): 0.0,
     ("features", "fullview_stride"): 32,
     ("model", "fused_heads"): None,
+    ("model", "onscreen_readout"): None,
+    ("model", "readout_width"): None,
 }
 
 

@@ -16,6 +16,12 @@ SPEC section 5. Four parts:
 - Multi-task head: a shared Linear, then three parallel branches (Linear -> ReLU -> Linear) for
   DOA (tanh), distance (ReLU) and on-screen (sigmoid). ``fused_heads="onscreen"`` (AV-SELD+) feeds
   only the on-screen branch from the fusion; DOA and distance read the audio frames before it.
+- On-screen readout at the azimuth (``onscreen_readout="azimuth"``, AV-SELD+): with one row of full-view
+  tokens, ordered left to right, each (track, class) slot also reads the token columns where its predicted
+  azimuth would appear in the picture (the pinhole of SPEC section 1: column ``u = 1/2 - tan(az) / (2 tan 50°)``
+  of the width, a triangular kernel of ``readout_width`` columns around it), through a per-class logit of every
+  token, and slots whose azimuth falls outside the 100-degree view add a learned per-class offset instead. The sum with
+  the on-screen branch's logit is the on-screen logit. The azimuth is detached: on-screen never moves the DOA.
 Without video (``visual_shape=None``) the fusion is skipped; the on-screen branch is kept.
 """
 
@@ -67,6 +73,66 @@ class VisualEnhancer(nn.Module):
         return v + h if self.wiring == "residual" else h
 
 
+HALF_FOV_DEG = 50.0  # SPEC section 1: a pinhole with 100 degrees of horizontal field of view
+
+
+def azimuth_column_weights(xy: torch.Tensor, n_cols: int, width: float = 1.0,
+                           half_fov_deg: float = HALF_FOV_DEG) -> torch.Tensor:
+    """Where each predicted direction would appear in one row of ``n_cols`` image tokens.
+
+    Args:
+        xy: (..., 2) direction vectors (x = cos az, y = sin az; +y is left, the image's left edge).
+        n_cols: token columns, left to right, each ``1 / n_cols`` of the width.
+        width: half-width of the triangular kernel, in columns: 1 is linear interpolation between the two
+            nearest token centres; 2 also weighs the next columns out (room for the azimuth's error).
+
+    Returns:
+        (..., n_cols) kernel weights around the projected column, summing to 1, all 0 where the direction
+        is behind (x <= 0) or outside the horizontal field of view.
+    """
+    x, y = xy[..., 0], xy[..., 1]
+    tan_half = math.tan(math.radians(half_fov_deg))
+    ratio = y / x.clamp_min(1e-6)  # tan(az) in front
+    inside = (x > 0) & (ratio.abs() <= tan_half)
+    u = 0.5 - 0.5 * ratio.clamp(-tan_half, tan_half) / tan_half  # 0 at the left edge, 1 at the right
+    pos = (u * n_cols - 0.5).clamp(0.0, n_cols - 1.0)  # in token-centre units
+    cols = torch.arange(n_cols, device=xy.device, dtype=pos.dtype)
+    w = F.relu(1.0 - (pos.unsqueeze(-1) - cols).abs() / width)
+    w = w / w.sum(-1, keepdim=True)
+    return w * inside.unsqueeze(-1).to(w.dtype)
+
+
+class AzimuthColumnReadout(nn.Module):
+    """On-screen logits read from the token column at each slot's predicted azimuth.
+
+    Each token gets one logit per class (is an object of class k drawn here?); a slot pools the logits of
+    the columns around its azimuth's projection by a soft maximum, ``log sum_c w_c exp(logit_c)`` with the
+    kernel weights ``w`` of :func:`azimuth_column_weights`: on screen if the object shows anywhere near.
+
+    Args:
+        d_model: width of the (enhanced) visual tokens.
+        n_classes: classes K.
+        hidden: width of the per-token MLP.
+        width: the kernel's half-width in columns (see :func:`azimuth_column_weights`).
+    """
+
+    def __init__(self, d_model: int, n_classes: int, hidden: int = 128, width: float = 1.0) -> None:
+        super().__init__()
+        self.width = width
+        self.token_logits = nn.Sequential(nn.Linear(d_model, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
+        self.outside = nn.Parameter(torch.zeros(n_classes))  # per-class offset for slots outside the view
+
+    def forward(self, tokens: torch.Tensor, xy: torch.Tensor) -> torch.Tensor:
+        """tokens (B, T, n_cols, D) and slot directions xy (B, T, N, 2, K) -> on-screen logits (B, T, N, K)."""
+        per_token = self.token_logits(tokens)  # (B, T, n_cols, K)
+        w = azimuth_column_weights(xy.detach().transpose(-1, -2), tokens.shape[2], self.width)  # (B, T, N, K, n_cols)
+        logits = per_token.to(w.dtype).transpose(-1, -2).unsqueeze(2)  # (B, T, 1, K, n_cols)
+        inside = w.sum(-1) > 0
+        scored = torch.where(w > 0, logits + torch.log(w.clamp_min(1e-30)), torch.full_like(w, -1e4))
+        read = torch.logsumexp(scored, dim=-1)  # columns outside the kernel count for nothing
+        return torch.where(inside, read, self.outside.to(read.dtype).expand_as(read))
+
+
 class AVSELDNet(nn.Module):
     """The AV-SELD model and its ablations.
 
@@ -97,6 +163,10 @@ class AVSELDNet(nn.Module):
             AV-SELD) or ``"onscreen"``: the on-screen branch only, while DOA and distance read the audio
             frames (ATEM output), so the picture decides what is on screen and the level difference
             where events are.
+        onscreen_readout: ``"fusion"`` (the on-screen branch alone) or ``"azimuth"``: add the logit of the
+            token columns at each slot's predicted azimuth (:class:`AzimuthColumnReadout`; needs one row of
+            full-view tokens, left to right).
+        readout_width: the azimuth readout's kernel half-width, in token columns.
     """
 
     def __init__(
@@ -130,10 +200,17 @@ class AVSELDNet(nn.Module):
         level_difference: bool = False,
         video_dropout: float = 0.0,
         fused_heads: Literal["all", "onscreen"] = "all",
+        onscreen_readout: Literal["fusion", "azimuth"] = "fusion",
+        readout_width: float = 1.0,
     ) -> None:
         super().__init__()
         if fused_heads not in ("all", "onscreen"):
             raise ValueError(f"fused_heads must be 'all' or 'onscreen', got {fused_heads!r}")
+        if onscreen_readout not in ("fusion", "azimuth"):
+            raise ValueError(f"onscreen_readout must be 'fusion' or 'azimuth', got {onscreen_readout!r}")
+        if onscreen_readout == "azimuth" and (visual_shape is None or len(visual_shape) != 2):
+            raise ValueError("onscreen_readout='azimuth' needs full-view tokens, visual_shape (n_tokens, token_dim); "
+                             f"got {visual_shape}")
         self.fused_heads = fused_heads
         self.visual_shape = tuple(visual_shape) if visual_shape is not None else None
         if self.visual_shape is not None and len(self.visual_shape) not in (1, 2):
@@ -167,6 +244,7 @@ class AVSELDNet(nn.Module):
         self.doa_head = branch(n * 2 * k)
         self.dist_head = branch(n * k)
         self.onscreen_head = branch(n * k)
+        self.readout = AzimuthColumnReadout(d, k, width=readout_width) if onscreen_readout == "azimuth" else None
 
     @property
     def uses_video(self) -> bool:
@@ -221,9 +299,8 @@ class AVSELDNet(nn.Module):
             if self.training and self.video_dropout > 0:
                 keep = torch.rand(b, device=video.device) >= self.video_dropout
                 video = video * keep.view(b, *([1] * (video.dim() - 1))).to(video.dtype)
-            v = self.vfem(video.reshape(b, t, self.n_tokens, -1))  # (B, T, n_tokens, D)
-            if self.token_pos is not None:
-                v = v + self.token_pos
+            v_tokens = self.vfem(video.reshape(b, t, self.n_tokens, -1))  # (B, T, n_tokens, D)
+            v = v_tokens + self.token_pos if self.token_pos is not None else v_tokens
             x, w_dec = self._fuse(x, v, return_attention)
             attn.update(w_dec)
         h = self.shared(x)
@@ -232,6 +309,9 @@ class AVSELDNet(nn.Module):
         n, k = self.layout.n_tracks, self.layout.n_classes
         xy = torch.tanh(self.doa_head(h_spatial)).reshape(b, t, n, 2, k)
         dist = F.relu(self.dist_head(h_spatial)).reshape(b, t, n, k)
-        onscreen = torch.sigmoid(self.onscreen_head(h)).reshape(b, t, n, k)
+        on_logit = self.onscreen_head(h).reshape(b, t, n, k)
+        if self.readout is not None:
+            on_logit = on_logit + self.readout(v_tokens, xy)
+        onscreen = torch.sigmoid(on_logit)
         out = assemble_output(xy, dist, onscreen, self.layout)
         return (out, attn) if return_attention else out

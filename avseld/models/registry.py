@@ -151,7 +151,27 @@ def resolve_model_args(cfg, name: str | None = None, in_channels: int | None = N
         over["in_channels"] = in_channels
     if visual_shape is not None and uses_video(name):
         over["visual_shape"] = tuple(visual_shape)
-    return model_kwargs(name, **over)
+    kw = model_kwargs(name, **over)
+    if kw.get("onscreen_readout") == "azimuth":
+        _check_token_row(cfg)
+    return kw
+
+
+def _check_token_row(cfg) -> None:
+    """The azimuth readout reads token columns: it needs full-view tokens in one row.
+
+    Raises:
+        ConfigError: naming ``features.visual_mode`` or ``features.fullview_grid``.
+    """
+    from avseld.errors import ConfigError
+
+    if cfg.features.visual_mode != "fullview":
+        raise ConfigError("config key model.onscreen_readout: 'azimuth' reads full-view token columns, but "
+                          f"features.visual_mode is {cfg.features.visual_mode!r} (set it to 'fullview')")
+    rows = tuple(cfg.features.fullview_grid)[0]
+    if rows != 1:
+        raise ConfigError("config key features.fullview_grid: model.onscreen_readout='azimuth' needs one row of "
+                          f"tokens, got {tuple(cfg.features.fullview_grid)}")
 
 
 def build_model_from_config(cfg, name: str | None = None, in_channels: int | None = None,
