@@ -1,4 +1,5 @@
-"""Left-right swap augmentation, consistent across audio, video and targets.
+"""Training augmentations: the left-right swap, consistent across audio, video and targets, and
+spectrogram masking.
 
 Mirroring the scene about the camera axis swaps the stereo channels, negates every azimuth (so the
 target y = sin(az) changes sign, x = cos(az) does not) and flips the image horizontally; on-screen
@@ -14,6 +15,12 @@ columns are reversed; in full-view mode the tokens form a ``rows x cols`` grid (
 columns are reversed, token vectors unchanged. A flipped feature map is an approximation of the
 features of a flipped image (CNNs are not exactly mirror-equivariant), the standard compromise
 when the features are cached.
+
+Spectrogram masking (:func:`mask_spectrogram`, ``train.freq_masks`` / ``train.time_masks``) is the
+frequency and time masking of Park et al., "SpecAugment", Interspeech 2019, as SELD systems use it
+(e.g. the four-stage augmentation above): the same mel bands and frames are masked in every audio
+channel, so inside a mask the channels carry no level or phase difference, outside it they keep theirs;
+the targets are unchanged.
 """
 
 from __future__ import annotations
@@ -102,3 +109,37 @@ def swap_left_right(
         None if video_feat is None else swap_video(video_feat, visual_grid),
         None if targets is None else swap_targets(targets),
     )
+
+
+def mask_spectrogram(audio: torch.Tensor, fill: torch.Tensor, rng: np.random.Generator, n_freq: int, max_bands: int,
+                     n_time: int, max_frames: int) -> torch.Tensor:
+    """Frequency and time masks on a batch of audio features (a new tensor; ``audio`` is not changed).
+
+    Each clip gets ``n_freq`` masks of 0 to ``max_bands`` consecutive mel bands and ``n_time`` masks of
+    0 to ``max_frames`` consecutive frames (widths and positions uniform, drawn from ``rng``), the same
+    in every channel; masked values become ``fill``, the training split's mean of that channel and band
+    (0 after ``train.standardize``).
+
+    Args:
+        audio: ``(B, C, T, F)``.
+        fill: ``(C, F)``.
+        rng: the draws (the caller seeds it per epoch, apart from torch's random stream).
+
+    Returns:
+        ``(B, C, T, F)``.
+    """
+    b, c, t, f = audio.shape
+    if fill.shape != (c, f):
+        raise ValueError(f"fill has shape {tuple(fill.shape)}, expected {(c, f)} for audio {tuple(audio.shape)}")
+    keep = np.ones((b, t, f), dtype=bool)
+    for i in range(b):
+        for _ in range(n_freq):
+            w = int(rng.integers(0, min(max_bands, f) + 1))
+            f0 = int(rng.integers(0, f - w + 1))
+            keep[i, :, f0:f0 + w] = False
+        for _ in range(n_time):
+            w = int(rng.integers(0, min(max_frames, t) + 1))
+            t0 = int(rng.integers(0, t - w + 1))
+            keep[i, t0:t0 + w, :] = False
+    k = torch.from_numpy(keep).to(audio.device).unsqueeze(1)  # (B, 1, T, F)
+    return torch.where(k, audio, fill.to(audio.device, audio.dtype).view(1, c, 1, f))

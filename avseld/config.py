@@ -164,6 +164,13 @@ class TrainConfig:
     select_on: Literal["val", "dev-test"] = "val"  # "dev-test" only to mimic the baseline
     onscreen_mask: bool = False  # mask the on-screen BCE to active tracks
     lr_swap: bool = False  # left-right swap augmentation
+    # spectrogram masking (avseld.augment.mask_spectrogram): per training clip, freq_masks masks of up to
+    # freq_mask_bands mel bands and time_masks masks of up to time_mask_frames frames, the same in every channel,
+    # filled with the training split's mean. 0 masks: off (baseline)
+    freq_masks: int = 0
+    freq_mask_bands: int = 8
+    time_masks: int = 0
+    time_mask_frames: int = 25
     distance_scale_m: float = 1.0  # distance enters the ADPIT MSE in units of this many metres (1: the baseline)
     amp: bool = True  # mixed precision when on a GPU
     cpu_bf16: bool = False  # bfloat16 autocast when training on a CPU (1.1-1.6x per training step on this project's AMX CPU)
@@ -235,6 +242,10 @@ class ReportConfig:
 # runs keep their names; any other value is hashed as usual
 HASH_NEUTRAL: dict[tuple[str, str], Any] = {
     ("train", "ema_decay"): 0.0,
+    ("train", "freq_masks"): 0,
+    ("train", "freq_mask_bands"): 8,
+    ("train", "time_masks"): 0,
+    ("train", "time_mask_frames"): 25,
     ("features", "fullview_stride"): 32,
     ("model", "fused_heads"): None,
     ("model", "onscreen_readout"): None,

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from avseld import runs
+from avseld.augment import mask_spectrogram
 from avseld.batches import ClipArrays, epoch_batches, load_clip_arrays, split_by_rooms, swap_flags
 from avseld.cache import ensure_feature_cache, feature_cache_dir
 from avseld.checkpoint import load_checkpoint
@@ -87,6 +88,9 @@ def check_train_settings(tc, env: DistEnv) -> None:
     if tc.batch_size % (env.world_size * tc.accumulate) or tc.accumulate < 1:
         raise ConfigError(f"config key 'train.batch_size': {tc.batch_size} is not divisible by {env.world_size} "
                           f"processes x {tc.accumulate} accumulation steps")
+    for key in ("freq_masks", "freq_mask_bands", "time_masks", "time_mask_frames"):
+        if getattr(tc, key) < 0:
+            raise ConfigError(f"config key 'train.{key}' must be 0 or more, got {getattr(tc, key)}")
 
 
 def training_sets(cfg: Config, cache_dir: Path, video: bool) -> tuple[ClipArrays, ClipArrays, ClipArrays | None]:
@@ -128,9 +132,12 @@ def build_train_model(cfg: Config, model_name: str, seed: int, train_all: ClipAr
 
 
 def train_one_epoch(net: nn.Module, data: ClipArrays, state: TrainState, loss_fn: nn.Module, cfg: Config,
-                    env: DistEnv, seed: int, with_video: bool, use_amp: bool) -> float:
+                    env: DistEnv, seed: int, with_video: bool, use_amp: bool,
+                    mask_fill: torch.Tensor | None = None) -> float:
     """One pass over ``data`` (epoch ``state.epoch + 1``): drop-last batches of this process's share,
-    ``train.accumulate`` micro-batches per optimizer step, optional left-right swaps.
+    ``train.accumulate`` micro-batches per optimizer step, optional left-right swaps, optional spectrogram
+    masks (``train.freq_masks`` / ``train.time_masks``, filled with ``mask_fill`` (C, F); their draws come
+    from a generator seeded by (seed, epoch, rank), apart from torch's random stream).
 
     Returns:
         The mean training loss per optimizer step (averaged over processes).
@@ -145,6 +152,10 @@ def train_one_epoch(net: nn.Module, data: ClipArrays, state: TrainState, loss_fn
     net.train()
     batches = epoch_batches(len(data), tc.batch_size, epoch, seed, env.world_size, env.rank)
     swaps = swap_flags(len(data), epoch, seed) if tc.lr_swap else None
+    masking = tc.freq_masks > 0 or tc.time_masks > 0
+    if masking and mask_fill is None:
+        raise ValueError("spectrogram masks need mask_fill, the training split's mean per (channel, band)")
+    mask_rng = np.random.default_rng([seed, epoch, env.rank, 0x5EC]) if masking else None
     loss_sum = torch.zeros((), dtype=torch.float64)
     for step, pos in enumerate(batches):
         state.optimizer.zero_grad(set_to_none=True)
@@ -154,6 +165,9 @@ def train_one_epoch(net: nn.Module, data: ClipArrays, state: TrainState, loss_fn
             audio, vid, tgt = data.fetch(mpos, env.device, with_video=with_video)
             if swaps is not None:
                 audio, vid, tgt = _swap_some(audio, vid, tgt, swaps[mpos], cfg.features.audio_extra, visual_grid)
+            if mask_rng is not None:
+                audio = mask_spectrogram(audio, mask_fill, mask_rng, tc.freq_masks, tc.freq_mask_bands,
+                                         tc.time_masks, tc.time_mask_frames)
             sync = contextlib.nullcontext() if micro == tc.accumulate - 1 or not env.distributed else net.no_sync()
             with sync:
                 with autocast(env.device, use_amp):
@@ -307,6 +321,11 @@ def train(
     use_amp = (tc.amp and env.device.type == "cuda") or (tc.cpu_bf16 and env.device.type == "cpu")
     state = TrainState.build(model, tc, len(train_set) // tc.batch_size, env.device, use_amp)
     loss_fn = ADPITLoss(mask_onscreen=tc.onscreen_mask, distance_scale_m=tc.distance_scale_m, layout=model.layout)
+    mask_fill = None
+    if tc.freq_masks > 0 or tc.time_masks > 0:
+        from avseld.cache import audio_stats
+
+        mask_fill = torch.from_numpy(audio_stats(cache_dir, cfg.data.train_splits)[0])
     if resumed is not None:
         state.restore(model, resumed, run.checkpoint("last"), env.device)
         log.info("resuming %s after epoch %d", run.path, state.epoch)
@@ -326,7 +345,7 @@ def train(
         while state.epoch < tc.epochs:
             t0 = time.perf_counter()
             try:
-                train_loss = train_one_epoch(net, train_set, state, loss_fn, cfg, env, seed, video, use_amp)
+                train_loss = train_one_epoch(net, train_set, state, loss_fn, cfg, env, seed, video, use_amp, mask_fill)
             except NonFiniteLossError as e:
                 last = run.checkpoint("last")
                 raise NonFiniteLossError(str(e) + (f", the last good checkpoint {last} (after epoch {state.epoch}) is kept"
