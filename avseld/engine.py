@@ -136,8 +136,9 @@ def train_one_epoch(net: nn.Module, data: ClipArrays, state: TrainState, loss_fn
                     mask_fill: torch.Tensor | None = None) -> float:
     """One pass over ``data`` (epoch ``state.epoch + 1``): drop-last batches of this process's share,
     ``train.accumulate`` micro-batches per optimizer step, optional left-right swaps, optional spectrogram
-    masks (``train.freq_masks`` / ``train.time_masks``, filled with ``mask_fill`` (C, F); their draws come
-    from a generator seeded by (seed, epoch, rank), apart from torch's random stream).
+    masks when ``mask_fill`` (C, F) is given (``train.freq_masks`` / ``train.time_masks``; :func:`train` gives it
+    when either is on; the draws come from a generator seeded by (seed, epoch, rank), apart from torch's
+    random stream).
 
     Returns:
         The mean training loss per optimizer step (averaged over processes).
@@ -152,10 +153,7 @@ def train_one_epoch(net: nn.Module, data: ClipArrays, state: TrainState, loss_fn
     net.train()
     batches = epoch_batches(len(data), tc.batch_size, epoch, seed, env.world_size, env.rank)
     swaps = swap_flags(len(data), epoch, seed) if tc.lr_swap else None
-    masking = tc.freq_masks > 0 or tc.time_masks > 0
-    if masking and mask_fill is None:
-        raise ValueError("spectrogram masks need mask_fill, the training split's mean per (channel, band)")
-    mask_rng = np.random.default_rng([seed, epoch, env.rank, 0x5EC]) if masking else None
+    mask_rng = np.random.default_rng([seed, epoch, env.rank, 0x5EC]) if mask_fill is not None else None
     loss_sum = torch.zeros((), dtype=torch.float64)
     for step, pos in enumerate(batches):
         state.optimizer.zero_grad(set_to_none=True)

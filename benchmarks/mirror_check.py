@@ -27,29 +27,24 @@ def scores(run_dir: Path) -> dict:
     from avseld.augment import swap_left_right
     from avseld.batches import load_clip_arrays
     from avseld.cache import ensure_feature_cache
-    from avseld.decode import decode_output
-    from avseld.inference import config_outputs, load_model, tuned_eval
+    from avseld.inference import evaluate, load_model, tuned_eval
     from avseld.labels import mirror_labels
-    from avseld.metrics import compute_seld_metrics, metric_kwargs
     from avseld.runs import RunFolder
 
     run = RunFolder(run_dir)
     cfg = tuned_eval(run.path, run.read_config())
     cache_dir = ensure_feature_cache(cfg, Path(cfg.data.root), Path(cfg.data.cache_dir), need=["dev-test"])
+    models = {which: load_model(run.path, which) for which in ("best", "last")}
+    arrays = load_clip_arrays(cache_dir, "dev-test", need_video=models["best"].uses_video)
     grid = tuple(cfg.features.fullview_grid) if cfg.features.visual_mode == "fullview" else None
+    audio, video, _ = swap_left_right(np.asarray(arrays.audio), None if arrays.video is None else np.asarray(arrays.video),
+                                      None, tuple(cfg.features.audio_extra), grid)
+    mirrored = dataclasses.replace(arrays, audio=audio, video=video,
+                                   labels={k: mirror_labels(v) for k, v in arrays.labels.items()})
     out = {"run": run.path.name}
-    for name, which, mirrored in (("best", "best", False), ("last", "last", False), ("mirrored", "best", True)):
-        model = load_model(run.path, which)
-        arrays = load_clip_arrays(cache_dir, "dev-test", need_video=model.uses_video)
-        ref = arrays.ref_labels()
-        if mirrored:
-            audio, video, _ = swap_left_right(np.asarray(arrays.audio), None if arrays.video is None else np.asarray(arrays.video),
-                                              None, tuple(cfg.features.audio_extra), grid)
-            arrays = dataclasses.replace(arrays, audio=audio, video=video)
-            ref = {k: mirror_labels(v) for k, v in ref.items()}
-        outputs = config_outputs(model, arrays, cfg, torch.device("cpu"))
-        preds = {n: decode_output(o, cfg.eval, layout=model.layout) for n, o in zip(arrays.clip_names, outputs)}
-        m = compute_seld_metrics(ref, preds, **metric_kwargs(cfg.eval))
+    for name, model, clips in (("best", models["best"], arrays), ("last", models["last"], arrays),
+                               ("mirrored", models["best"], mirrored)):
+        _, m, _ = evaluate(model, clips, cfg, torch.device("cpu"))
         out[name] = {k: round(float(m[k]), 4) for k in ("F20", "F20_on", "DOAE", "OSA")}
     return out
 
